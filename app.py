@@ -1,0 +1,29 @@
+"""Bianmin (便民): the Chalice app. Registers blueprints and event handlers; no logic here."""
+from chalice import Chalice, Rate
+
+from chalicelib import settings
+from chalicelib.api.cases import bp as cases_bp
+from chalicelib.api.public import bp as public_bp
+from chalicelib.handlers import consumers
+
+app = Chalice(app_name="bianmin")
+app.register_blueprint(public_bp)
+app.register_blueprint(cases_bp)
+
+
+@app.on_sqs_message(queue=settings.CASE_INTAKE_QUEUE, batch_size=10)
+def on_case_intake(event):
+    """Classify submitted cases (immediate/promised/agency) and set the first due date."""
+    return consumers.case_intake(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.OPERATOR_INTAKE_QUEUE, batch_size=10)
+def on_operator_intake(event):
+    """Third-party station operators' case intake over SQS."""
+    return consumers.operator_intake(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(2, unit=Rate.MINUTES), name="requeue_stalled_intake")
+def requeue_stalled_intake(event):
+    """Re-publish intake events for cases still unclassified after a few minutes."""
+    return consumers.requeue_stalled_intake()

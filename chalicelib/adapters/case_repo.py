@@ -1,0 +1,131 @@
+"""DynamoDB case repository: the case item, its append-only history, idempotency records.
+
+Every state change writes the case and its history entry in one TransactWriteItems, with a
+condition on the case's ``version`` so two concurrent writers cannot both win.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from .. import settings
+from ..domain.cases import Classification, HistoryEntry, utc_iso
+from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+from .models import CaseHistoryModel, CaseModel, IdempotencyModel
+
+CASE_SK = "CASE"
+IDEMP_SK = "IDEMP"
+
+
+def _case_pk(case_no: str) -> str:
+    return f"CASE#{case_no}"
+
+
+def _history_model(case_no: str, entry: HistoryEntry) -> CaseHistoryModel:
+    return CaseHistoryModel(_case_pk(case_no), f"HIST#{entry.seq:06d}", seq=entry.seq,
+                            at=utc_iso(entry.at), actor=entry.actor, role=entry.role,
+                            step_name=entry.step_name, action=entry.action, opinion=entry.opinion,
+                            reason=entry.reason, data=entry.data or None)
+
+
+def _reasons(exc: TransactWriteError) -> list[str | None]:
+    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
+
+
+class DynamoCaseRepository:
+    """Cases in the cases table (keys in ``models.py``)."""
+
+    def __init__(self) -> None:
+        self._connection = Connection(region=settings.region(), host=settings.endpoint_url(),
+                                      connect_timeout_seconds=settings.CONNECT_TIMEOUT,
+                                      read_timeout_seconds=settings.READ_TIMEOUT,
+                                      max_retry_attempts=settings.MAX_ATTEMPTS)
+
+    def create(self, case: dict[str, Any], first: HistoryEntry,
+               idempotency: tuple[str, str] | None) -> None:
+        """Write a new case, its first history entry and (optionally) its idempotency record
+        ``(scope_key, request_hash)`` in one transaction.
+
+        Raises :class:`IdempotencyHit` when the key was used (also by a concurrent request that
+        won), :class:`CaseNumberTaken` when the number clashes.
+        """
+        model = CaseModel(_case_pk(case["case_no"]), CASE_SK, **case)
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.save(model, condition=CaseModel.pk.does_not_exist())
+                tx.save(_history_model(case["case_no"], first))
+                if idempotency:
+                    scope_key, request_hash = idempotency
+                    expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
+                        seconds=settings.IDEMPOTENCY_TTL_SECONDS)
+                    tx.save(IdempotencyModel(f"IDEMP#{scope_key}", IDEMP_SK, case_no=case["case_no"],
+                                             request_hash=request_hash, created_at=case["submitted_at"],
+                                             expires_at=expires),
+                            condition=IdempotencyModel.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if idempotency:
+                stored = self.idempotency_record(idempotency[0])
+                if stored:
+                    raise IdempotencyHit(*stored) from exc
+            reasons = _reasons(exc)
+            if reasons[:1] == ["ConditionalCheckFailed"]:
+                raise CaseNumberTaken(case["case_no"]) from exc
+            if "TransactionConflict" in reasons or "TransactionConflict" in str(exc.cause):
+                raise WriteConflict(case["case_no"]) from exc
+            raise
+
+    def idempotency_record(self, scope_key: str) -> tuple[str, str] | None:
+        """``(case_no, request_hash)`` stored for an idempotency key, or None (strongly consistent)."""
+        try:
+            rec = IdempotencyModel.get(f"IDEMP#{scope_key}", IDEMP_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        return rec.case_no, rec.request_hash
+
+    def get(self, case_no: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        """The case attributes and its history (oldest first), or None. Two calls: GetItem + Query."""
+        try:
+            case = CaseModel.get(_case_pk(case_no), CASE_SK, consistent_read=True)
+        except DoesNotExist:
+            return None
+        history = [h.attribute_values for h in CaseHistoryModel.query(
+            _case_pk(case_no), CaseHistoryModel.sk.startswith("HIST#"), consistent_read=True)]
+        return case.attribute_values, history
+
+    def get_case(self, case_no: str) -> dict[str, Any] | None:
+        """The case attributes only (one GetItem), or None."""
+        try:
+            return CaseModel.get(_case_pk(case_no), CASE_SK, consistent_read=True).attribute_values
+        except DoesNotExist:
+            return None
+
+    def record_classification(self, case: dict[str, Any], result: Classification,
+                              entry: HistoryEntry, at: dt.datetime) -> None:
+        """Store the intake classification and its history entry atomically; the case leaves the
+        pending-intake index. Raises :class:`StaleCase` if the case changed meanwhile."""
+        model = CaseModel(_case_pk(case["case_no"]), CASE_SK)
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(model, actions=[
+                    CaseModel.case_classes.set(result.case_classes),
+                    CaseModel.case_type.set(result.case_type),
+                    CaseModel.due_date.set(result.due.date.isoformat()),
+                    CaseModel.due_date_provisional.set(result.due.provisional),
+                    CaseModel.classified_at.set(utc_iso(at)),
+                    CaseModel.intake_shard.remove(),
+                    CaseModel.history_count.set(entry.seq),
+                    CaseModel.version.add(1),
+                ], condition=(CaseModel.version == case["version"]) & CaseModel.classified_at.does_not_exist())
+                tx.save(_history_model(case["case_no"], entry), condition=CaseHistoryModel.pk.does_not_exist())
+        except TransactWriteError as exc:
+            raise StaleCase(case["case_no"]) from exc
+
+    def pending_intake(self, shard: str, submitted_before: str, limit: int = 100) -> list[str]:
+        """Case numbers in ``shard`` of the sparse pending-intake index submitted before a UTC
+        ISO time. One Query per shard page."""
+        rows = CaseModel.pending_intake.query(shard, CaseModel.submitted_at < submitted_before, limit=limit)
+        return [r.pk.split("#", 1)[1] for r in rows]

@@ -1,0 +1,114 @@
+"""DynamoDB catalog repository: service items and township settings."""
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from typing import Any, Iterable
+
+from pynamodb.exceptions import DoesNotExist
+
+from ..domain.catalog import ServiceItem, Township, content_hash
+from ..domain.errors import ValidationFailed, FieldProblem
+from .models import CatalogEntryModel
+
+TOWNSHIP_PREFIX = "TOWNSHIP#"
+_ITEM_LISTING = "item"
+
+
+def _encode_cursor(key: dict | None, scope: str) -> str | None:
+    if not key:
+        return None
+    body = json.dumps({"k": key, "s": scope}, separators=(",", ":"), ensure_ascii=False)
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None, scope: str) -> dict | None:
+    """The DynamoDB start key inside ``cursor``; the cursor must come from a query of ``scope``."""
+    if not cursor:
+        return None
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        key = raw["k"]
+        ok = raw["s"] == scope and isinstance(key, dict) and {"code"} <= set(key) and all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
+    except (ValueError, TypeError, KeyError):
+        ok = False
+    if not ok:
+        raise ValidationFailed("分页游标无效，请从第一页重新查询",
+                               [FieldProblem("cursor", "INVALID_CURSOR", "分页游标无效")])
+    return key
+
+
+class DynamoCatalogRepository:
+    """Reads and writes catalog entries in the catalog table (see ``models.py`` for keys)."""
+
+    def get_item(self, code: str) -> tuple[ServiceItem, int] | None:
+        """The item with ``code`` and its version, or None. One GetItem."""
+        try:
+            entry = CatalogEntryModel.get(code)
+        except DoesNotExist:
+            return None
+        if entry.entity != "item":
+            return None
+        return ServiceItem(entry.doc), int(entry.version)
+
+    def get_township(self, code: str) -> Township | None:
+        """Township settings by 9-digit code, or None. One GetItem."""
+        try:
+            entry = CatalogEntryModel.get(TOWNSHIP_PREFIX + code)
+        except DoesNotExist:
+            return None
+        return Township(entry.doc)
+
+    def list_items(self, *, category: str | None, level: str | None, limit: int,
+                   cursor: str | None) -> tuple[list[ServiceItem], str | None]:
+        """One page of items ordered by code; ``cursor`` is the opaque value of a previous page.
+
+        Raises ValidationFailed(INVALID_CURSOR) for a cursor that was not issued by this API.
+        """
+        scope = f"{category or ''}|{level or ''}"
+        start = _decode_cursor(cursor, scope)
+        condition = (CatalogEntryModel.exercising_level == level) if level else None
+        if category:
+            query = CatalogEntryModel.by_category.query(
+                category, filter_condition=condition, limit=limit, last_evaluated_key=start,
+                page_size=max(limit, 25))
+        else:
+            query = CatalogEntryModel.by_listing.query(
+                _ITEM_LISTING, filter_condition=condition, limit=limit, last_evaluated_key=start,
+                page_size=max(limit, 25))
+        items = [ServiceItem(e.doc) for e in query]
+        next_key = query.last_evaluated_key if len(items) == limit else None
+        return items, _encode_cursor(next_key, scope)
+
+    def existing_hashes(self, codes: Iterable[str]) -> dict[str, tuple[str, int]]:
+        """``{code: (content_hash, version)}`` for the codes that exist (BatchGetItem, 100 a call)."""
+        found: dict[str, tuple[str, int]] = {}
+        codes = list(dict.fromkeys(codes))
+        for entry in CatalogEntryModel.batch_get(codes, attributes_to_get=["code", "content_hash", "version"]):
+            found[entry.code] = (entry.content_hash, int(entry.version))
+        return found
+
+    def put_items(self, rows: list[tuple[dict[str, Any], str, int]]) -> None:
+        """Write items ``(record, content_hash, version)`` (BatchWriteItem, 25 a call)."""
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        with CatalogEntryModel.batch_write() as batch:
+            for record, digest, version in rows:
+                batch.save(CatalogEntryModel(
+                    record["code"], entity="item", listing=_ITEM_LISTING, category=record["category"],
+                    exercising_level=record["exercising_level"], name=record["name"], doc=record,
+                    content_hash=digest, version=version, updated_at=now))
+
+    def put_township(self, record: dict[str, Any]) -> str:
+        """Create or update township settings; returns created/updated/unchanged."""
+        code = TOWNSHIP_PREFIX + record["code"]
+        digest = content_hash(record)
+        existing = self.existing_hashes([code]).get(code)
+        if existing and existing[0] == digest:
+            return "unchanged"
+        now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
+        CatalogEntryModel(code, entity="township", name=record["name"], doc=record,
+                          content_hash=digest, version=(existing[1] + 1) if existing else 1,
+                          updated_at=now).save()
+        return "updated" if existing else "created"

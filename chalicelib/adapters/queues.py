@@ -1,0 +1,30 @@
+"""SQS publisher. Queue URLs are looked up once per container and cached."""
+from __future__ import annotations
+
+import functools
+import json
+from typing import Any
+
+from .aws import client
+
+
+@functools.lru_cache(maxsize=None)
+def queue_url(name: str) -> str:
+    """The URL of queue ``name`` (one GetQueueUrl per container)."""
+    return client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
+
+
+class SqsPublisher:
+    """Sends JSON messages to a named queue."""
+
+    def __init__(self, queue_name: str) -> None:
+        self.queue_name = queue_name
+
+    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> None:
+        """Send ``message`` as JSON; ``attributes`` become string message attributes."""
+        kwargs: dict[str, Any] = {"QueueUrl": queue_url(self.queue_name),
+                                  "MessageBody": json.dumps(message, ensure_ascii=False)}
+        if attributes:
+            kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v}
+                                           for k, v in attributes.items()}
+        client("sqs").send_message(**kwargs)

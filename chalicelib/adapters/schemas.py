@@ -1,0 +1,109 @@
+"""JSON Schema validation of request bodies and queue messages (files in ``schemas/``).
+
+Validators are compiled once per container. Failures become
+:class:`chalicelib.domain.errors.ValidationFailed` with one :class:`FieldProblem` per error,
+each naming the field path (``applicant.id_number``, ``materials[0].required``).
+
+The schemas reach the Lambda package through ``vendor/schemas -> ../schemas`` (Chalice copies
+``vendor/`` to the zip root), so at run time they sit beside ``chalicelib/`` in both places.
+"""
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+
+from ..domain.errors import FieldProblem, ValidationFailed
+
+SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+
+_TYPE_LABELS = {"string": "文本", "integer": "整数", "number": "数字", "boolean": "是/否",
+                "object": "对象", "array": "列表", "null": "空值"}
+
+
+def _load(name: str) -> dict:
+    return json.loads((SCHEMA_DIR / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@functools.lru_cache(maxsize=None)
+def _registry() -> Registry:
+    """Every schema file by its ``$id``, so ``{"$ref": "person.json"}`` resolves offline."""
+    resources = []
+    for path in sorted(SCHEMA_DIR.glob("*.json")):
+        contents = _load(path.stem)
+        resources.append((contents["$id"], Resource.from_contents(contents)))
+    return Registry().with_resources(resources)
+
+
+@functools.lru_cache(maxsize=None)
+def validator(name: str) -> Draft202012Validator:
+    """The compiled validator for ``schemas/<name>.json``. Raises FileNotFoundError if absent."""
+    schema = _load(name)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema, registry=_registry())
+
+
+def _path(parts) -> str:
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _join(base: str, name: str) -> str:
+    return f"{base}.{name}" if base else name
+
+
+def _problems(error) -> list[FieldProblem]:
+    base = _path(error.absolute_path)
+    kind = error.validator
+    if kind == "required":
+        missing = [p for p in error.validator_value if isinstance(error.instance, dict) and p not in error.instance]
+        return [FieldProblem(_join(base, p), "FIELD_REQUIRED", "缺少必填项") for p in missing]
+    if kind == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = [p for p in error.instance if p not in allowed] if isinstance(error.instance, dict) else []
+        return [FieldProblem(_join(base, p), "FIELD_NOT_ALLOWED", "不允许的字段") for p in extra]
+    if kind == "type":
+        expected = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        label = "或".join(_TYPE_LABELS.get(t, t) for t in expected)
+        return [FieldProblem(base or "(body)", "FIELD_TYPE", f"类型错误，应为{label}")]
+    messages = {
+        "enum": ("FIELD_ENUM", "取值不在允许范围内"),
+        "const": ("FIELD_ENUM", "取值不在允许范围内"),
+        "pattern": ("FIELD_FORMAT", "格式不正确"),
+        "format": ("FIELD_FORMAT", "格式不正确"),
+        "minLength": ("FIELD_TOO_SHORT", "内容过短"),
+        "maxLength": ("FIELD_TOO_LONG", "内容过长"),
+        "minimum": ("FIELD_RANGE", "数值过小"),
+        "maximum": ("FIELD_RANGE", "数值过大"),
+        "minItems": ("FIELD_TOO_SHORT", "至少需要填写一项"),
+        "maxItems": ("FIELD_TOO_LONG", "项目过多"),
+    }
+    code, message = messages.get(kind, ("FIELD_INVALID", "内容不符合要求"))
+    return [FieldProblem(base or "(body)", code, message)]
+
+
+def validate(name: str, instance: Any) -> None:
+    """Validate ``instance`` against ``schemas/<name>.json``.
+
+    Raises :class:`ValidationFailed` listing every problem (sorted by field path).
+    """
+    errors = list(validator(name).iter_errors(instance))
+    if errors:
+        problems = [p for e in errors for p in _problems(e)]
+        problems.sort(key=lambda p: p.path)
+        raise ValidationFailed(details=problems)
+
+
+def problems_of(name: str, instance: Any) -> list[FieldProblem]:
+    """Like :func:`validate` but returns the problems instead of raising (importer dry runs)."""
+    try:
+        validate(name, instance)
+    except ValidationFailed as exc:
+        return exc.details
+    return []

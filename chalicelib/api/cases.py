@@ -1,0 +1,35 @@
+"""Mini-program blueprint: villagers and village agents file and follow cases."""
+from __future__ import annotations
+
+from chalice import Blueprint, Response
+
+from .. import container
+from ..domain.cases import CHANNEL_MINI_PROGRAM
+from ..usecases import intake
+from .errors import JSON_HEADERS, api_view, idempotency_key, json_body
+
+bp = Blueprint(__name__)
+
+
+@bp.route("/v1/cases", methods=["POST"], content_types=["application/json", "text/plain"], cors=True)
+@api_view
+def submit_case():
+    """201 with the new case; 200 with the same case when the Idempotency-Key was seen."""
+    request = bp.current_request
+    body = json_body(request)
+    key = idempotency_key(request)
+    has_agent = isinstance(body, dict) and bool(body.get("agent"))
+    view, created = intake.submit_case(
+        body, channel=CHANNEL_MINI_PROGRAM, submitted_by="agent" if has_agent else "applicant",
+        role="village_agent" if has_agent else "villager",
+        idempotency=(CHANNEL_MINI_PROGRAM, key) if key else None,
+        catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher())
+    return Response(body=view, status_code=201 if created else 200,
+                    headers={**JSON_HEADERS, "Location": f"/v1/cases/{view['case_no']}"})
+
+
+@bp.route("/v1/cases/{case_no}", methods=["GET"], cors=True)
+@api_view
+def get_case(case_no):
+    """Status, classes, due date and history of one case (personal data masked)."""
+    return intake.get_case(case_no, container.cases())

@@ -1,0 +1,71 @@
+"""HTTP shaping shared by every blueprint: error bodies, JSON body parsing, header checks.
+
+Errors are ``{"code": STABLE_CODE, "message": zh-CN, "details": [{"field", "code", "message"}]}``
+(design.md). Status per domain error class below.
+"""
+from __future__ import annotations
+
+import functools
+import json
+import re
+from typing import Any, Callable
+
+from chalice import Response
+
+from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound,
+                             UnknownReference, ValidationFailed)
+from ..logs import logger
+
+_STATUS = {ValidationFailed: 400, NotFound: 404, Conflict: 409, UnknownReference: 422,
+           IdempotencyKeyReused: 422}
+_IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
+
+
+def error_response(error: DomainError) -> Response:
+    """The JSON error response for a domain error."""
+    status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
+    return Response(body=error.to_dict(), status_code=status, headers=JSON_HEADERS)
+
+
+def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a route: domain errors become their JSON response; anything else is logged and
+    answered 500 INTERNAL_ERROR without internals."""
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return view(*args, **kwargs)
+        except DomainError as error:
+            return error_response(error)
+        except Exception:
+            logger.exception("unhandled error in %s", view.__name__)
+            return Response(body={"code": "INTERNAL_ERROR", "message": "系统繁忙，请稍后重试", "details": []},
+                            status_code=500, headers=JSON_HEADERS)
+    return wrapper
+
+
+def json_body(request) -> Any:
+    """The request body parsed as JSON. Raises ValidationFailed(BODY_NOT_JSON) otherwise."""
+    raw = request.raw_body or b""
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValidationFailed("请求内容不是有效的 JSON",
+                               [FieldProblem("(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")])
+
+
+def idempotency_key(request) -> str | None:
+    """The ``Idempotency-Key`` header (8-128 of ``A-Z a-z 0-9 _ . : -``), or None if absent.
+    Raises ValidationFailed for a malformed key."""
+    key = (request.headers or {}).get("idempotency-key")
+    if key is None:
+        return None
+    if not _IDEMPOTENCY_KEY.match(key):
+        raise ValidationFailed("幂等键格式不正确", [FieldProblem(
+            "Idempotency-Key", "FIELD_FORMAT", "应为8-128位字母、数字或 _ . : -")])
+    return key
+
+
+def query_params(request) -> dict[str, str]:
+    """Query string parameters as a plain dict (empty when none)."""
+    return dict(request.query_params or {})

@@ -1,0 +1,73 @@
+"""Administrator command line: ``python -m chalicelib.cli <command>``.
+
+Commands:
+  import-catalog FILE [--dry-run]   import items from JSON (schemas/catalog_item.json) or the
+                                    Guang'an CSV export; prints the report as JSON; exit 1 on errors
+  import-townships FILE             import township settings (schemas/township.json)
+  seed [DIR]                        townships.json + catalog_items.json from data/seed
+
+Uses the AWS credentials and endpoint of the environment (``AWS_ENDPOINT_URL`` for the local
+stack), the same code the local runner uses to seed.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Iterator
+
+from . import container
+from .domain.errors import DomainError
+from .usecases import catalog as catalog_uc
+
+
+def import_file(path: Path, dry_run: bool = False) -> catalog_uc.ImportReport:
+    """Parse and import one catalog file. Raises ValidationFailed for an unreadable file."""
+    records = catalog_uc.records_from_file(path.name, path.read_bytes())
+    return catalog_uc.import_catalog(records, container.catalog(), dry_run=dry_run)
+
+
+def seed(directory: Path) -> Iterator[str]:
+    """Import the seed townships and catalog from ``directory``; yields one line per step.
+    Idempotent: unchanged rows are not rewritten."""
+    townships = json.loads((directory / "townships.json").read_text(encoding="utf-8"))
+    outcomes = catalog_uc.import_townships(townships, container.catalog())
+    yield "townships: " + ", ".join(f"{code} {outcome}" for code, outcome in outcomes.items())
+    report = import_file(directory / "catalog_items.json")
+    if report.errors:
+        raise SystemExit("seed catalog has errors:\n" + json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+    yield (f"catalog: {report.total} items, {len(report.created)} created, {len(report.updated)} updated, "
+           f"{report.unchanged} unchanged")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_import = sub.add_parser("import-catalog")
+    p_import.add_argument("file", type=Path)
+    p_import.add_argument("--dry-run", action="store_true")
+    p_towns = sub.add_parser("import-townships")
+    p_towns.add_argument("file", type=Path)
+    p_seed = sub.add_parser("seed")
+    p_seed.add_argument("directory", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent / "data" / "seed")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "import-catalog":
+            report = import_file(args.file, dry_run=args.dry_run)
+            print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+            return 1 if report.errors else 0
+        if args.command == "import-townships":
+            records = json.loads(args.file.read_text(encoding="utf-8"))
+            print(json.dumps(catalog_uc.import_townships(records, container.catalog()), ensure_ascii=False))
+            return 0
+        for line in seed(args.directory):
+            print(line)
+        return 0
+    except DomainError as error:
+        print(json.dumps(error.to_dict(), ensure_ascii=False, indent=1), file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

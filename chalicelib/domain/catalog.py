@@ -1,0 +1,193 @@
+"""Service items (事项) and the eight publicities (办事八公开).
+
+A :class:`ServiceItem` is one catalog entry in GB/T 39046-2020 service-item terms. Six of the
+eight publicities belong to the item (legal basis, conditions, procedure, materials, promised
+time limit, fees); the other two (handling staff, supervision phone) belong to the township
+that offers the item (:class:`Township`). :func:`eight_publicities` composes them.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .calendar import WORKING_DAYS
+
+ITEM_PUBLICITY_KEYS = ("legal_basis", "conditions", "procedure", "materials", "time_limit", "fees")
+
+#: zh-CN labels of the eight publicities, in the order the Huaihua rules list them.
+EIGHT_PUBLICITY_LABELS = {
+    "legal_basis": "办事依据",
+    "conditions": "办事条件",
+    "procedure": "办理程序",
+    "materials": "申报材料",
+    "time_limit": "承诺时限",
+    "fees": "收费标准",
+    "handling_staff": "经办人员",
+    "supervision_phone": "监督电话",
+}
+
+CATEGORY_LABELS = {
+    "social_assistance": "社会救助",
+    "elderly_disability": "老龄与残疾人服务",
+    "social_insurance": "城乡居民社会保险",
+    "family_planning": "计划生育服务",
+    "housing": "农村住房",
+    "agriculture": "农业农村",
+    "civil_affairs": "民政事务",
+    "judicial": "司法服务",
+    "petition": "信访",
+    "other": "其他",
+}
+
+UNIT_LABELS = {WORKING_DAYS: "个工作日", "calendar_days": "日"}
+
+
+def content_hash(record: dict[str, Any]) -> str:
+    """SHA-256 (hex) of a record's canonical JSON; the importer uses it to skip unchanged rows."""
+    canonical = json.dumps(record, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class TimeLimit:
+    """A limit of ``value`` in ``unit`` (``working_days`` or ``calendar_days``); 0 = immediate."""
+
+    value: int
+    unit: str
+
+    @property
+    def immediate(self) -> bool:
+        return self.value == 0
+
+    def text(self) -> str:
+        """zh-CN text, e.g. ``即办`` or ``5个工作日``."""
+        return "即办" if self.immediate else f"{self.value}{UNIT_LABELS.get(self.unit, self.unit)}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "unit": self.unit, "text": self.text()}
+
+
+@dataclass(frozen=True)
+class ServiceItem:
+    """One service item. ``record`` is the imported dict (shape: ``schemas/catalog_item.json``)."""
+
+    record: dict[str, Any]
+
+    @property
+    def code(self) -> str:
+        return self.record["code"]
+
+    @property
+    def name(self) -> str:
+        return self.record["name"]
+
+    @property
+    def category(self) -> str:
+        return self.record["category"]
+
+    @property
+    def exercising_level(self) -> str:
+        return self.record["exercising_level"]
+
+    @property
+    def publicities(self) -> dict[str, Any]:
+        return self.record.get("publicities") or {}
+
+    @property
+    def publicities_complete(self) -> bool:
+        """True when all six item-level publicities are present and non-empty."""
+        pub = self.publicities
+        return all(bool(pub.get(k)) for k in ITEM_PUBLICITY_KEYS if k != "materials") and \
+            "materials" in pub
+
+    @property
+    def promised_limit(self) -> TimeLimit | None:
+        """The promised limit (承诺时限), or None for items imported without publicities."""
+        limit = self.publicities.get("time_limit", {}).get("promised")
+        return TimeLimit(limit["value"], limit["unit"]) if limit else None
+
+    @property
+    def legal_limit(self) -> TimeLimit | None:
+        """The legal limit (法定时限), or None for items imported without publicities."""
+        limit = self.publicities.get("time_limit", {}).get("legal")
+        return TimeLimit(limit["value"], limit["unit"]) if limit else None
+
+    @property
+    def immediate(self) -> bool:
+        """An immediate item (即办件): the promised limit is 0."""
+        limit = self.promised_limit
+        return bool(limit and limit.immediate)
+
+    def summary(self) -> dict[str, Any]:
+        """The list-view shape used by ``GET /v1/services``."""
+        limit = self.promised_limit
+        return {
+            "code": self.code,
+            "name": self.name,
+            "category": self.category,
+            "category_label": CATEGORY_LABELS.get(self.category, self.category),
+            "department": self.record.get("department"),
+            "item_type": self.record.get("item_type"),
+            "exercising_level": self.exercising_level,
+            "delegation": self.record.get("delegation"),
+            "promised_time_limit": limit.to_dict() if limit else None,
+            "publicities_complete": self.publicities_complete,
+        }
+
+
+@dataclass(frozen=True)
+class Township:
+    """Per-township settings (shape: ``schemas/township.json``): the staff and phone publicities,
+    office hours (Asia/Shanghai) and whether the values are marked samples."""
+
+    record: dict[str, Any]
+
+    @property
+    def code(self) -> str:
+        return self.record["code"]
+
+    @property
+    def name(self) -> str:
+        return self.record["name"]
+
+    @property
+    def office_hours(self) -> tuple[dt.time, dt.time]:
+        hours = self.record.get("office_hours") or {"open": "08:30", "close": "17:30"}
+        return dt.time.fromisoformat(hours["open"]), dt.time.fromisoformat(hours["close"])
+
+    def staff_for(self, item: ServiceItem) -> list[dict[str, str]]:
+        """Handling staff for ``item``: the per-item list, else per-category, else the default."""
+        staff = self.record.get("staff", {})
+        return (staff.get("items", {}).get(item.code)
+                or staff.get("categories", {}).get(item.category)
+                or staff.get("default", []))
+
+
+def eight_publicities(item: ServiceItem, township: Township) -> dict[str, dict[str, Any]]:
+    """Compose the eight publicities of ``item`` as offered by ``township``.
+
+    Returns ``{key: {"label": zh-CN heading, "value": ...}}`` in the canonical order of
+    :data:`EIGHT_PUBLICITY_LABELS`. Values marked ``sample`` come from sample township settings.
+    """
+    pub = item.publicities
+    sample = bool(township.record.get("sample"))
+    limits = pub.get("time_limit") or {}
+    time_value = None
+    if limits:
+        promised, legal = item.promised_limit, item.legal_limit
+        time_value = {"promised": promised.to_dict(), "legal": legal.to_dict(),
+                      "text": f"承诺{promised.text()}（法定{legal.text()}）"}
+    values = {
+        "legal_basis": pub.get("legal_basis"),
+        "conditions": pub.get("conditions"),
+        "procedure": pub.get("procedure"),
+        "materials": pub.get("materials"),
+        "time_limit": time_value,
+        "fees": pub.get("fees"),
+        "handling_staff": {"staff": township.staff_for(item), "sample": sample},
+        "supervision_phone": {"phone": township.record.get("supervision_phone"), "sample": sample},
+    }
+    return {key: {"label": label, "value": values[key]} for key, label in EIGHT_PUBLICITY_LABELS.items()}

@@ -1,0 +1,175 @@
+"""Catalog use cases: import (administrator and seed), list and read services."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from ..adapters import schemas
+from ..domain.catalog import ServiceItem, content_hash, eight_publicities
+from ..domain.errors import FieldProblem, NotFound, ValidationFailed
+
+#: GB/T 39046 item type codes as the Guang'an export writes them (no leading zero).
+_TASK_TYPES = {"1": "01", "2": "02", "3": "03", "4": "04", "5": "05", "6": "06", "7": "07",
+               "8": "08", "9": "09", "10": "10", "20": "20"}
+_GUANGAN_COLUMNS = ("department", "main_item", "name", "itemCode", "taskType", "areaCode")
+
+
+@dataclass
+class RowProblem:
+    """A problem with one row of an import file (``row`` is 1-based, header excluded)."""
+
+    row: int
+    code: str | None
+    problems: list[FieldProblem]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"row": self.row, "code": self.code, "problems": [p.to_dict() for p in self.problems]}
+
+
+@dataclass
+class ImportReport:
+    """What an import did (or, in a dry run, would do)."""
+
+    dry_run: bool
+    total: int = 0
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: int = 0
+    incomplete: int = 0
+    errors: list[RowProblem] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dry_run": self.dry_run, "total": self.total, "created": len(self.created),
+                "updated": len(self.updated), "unchanged": self.unchanged,
+                "publicities_incomplete": self.incomplete,
+                "errors": [e.to_dict() for e in self.errors]}
+
+
+def records_from_guangan_csv(text: str) -> list[dict[str, Any]]:
+    """Turn the Guang'an catalog export (columns ``department, main_item, name, itemCode,
+    taskType, areaCode, link``) into item records with names and codes only.
+
+    They are flagged ``publicities_complete=false``: the source has no legal basis, materials,
+    limits or fees. The official implementation code is kept as ``code``.
+    Raises ValidationFailed when a required column is missing.
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    missing = [c for c in _GUANGAN_COLUMNS if c not in (reader.fieldnames or [])]
+    if missing:
+        raise ValidationFailed("导入文件缺少必需的列",
+                               [FieldProblem(c, "COLUMN_MISSING", "缺少该列") for c in missing])
+    records = []
+    for row in reader:
+        code = (row.get("itemCode") or "").strip()
+        record: dict[str, Any] = {
+            "code": code,
+            "implementation_code": code,
+            "basic_code": code.split("-")[0] if code else "",
+            "name": (row.get("name") or "").strip(),
+            "category": "other",
+            "department": (row.get("department") or "").strip(),
+            "item_type": _TASK_TYPES.get((row.get("taskType") or "").strip(), (row.get("taskType") or "").strip()),
+            "exercising_level": "4",
+            "delegation": "own",
+            "publicities_complete": False,
+        }
+        if row.get("link"):
+            record["source"] = row["link"].strip()
+        records.append(record)
+    return records
+
+
+def records_from_file(name: str, data: bytes) -> list[dict[str, Any]]:
+    """Parse an import file by extension: ``.json`` (a list of records) or ``.csv`` (Guang'an
+    export shape). Raises ValidationFailed for an unreadable file."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValidationFailed("文件不是 UTF-8 编码", [FieldProblem("file", "FILE_ENCODING", "请另存为 UTF-8")]) from exc
+    if name.lower().endswith(".csv"):
+        return records_from_guangan_csv(text)
+    try:
+        records = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValidationFailed("文件不是有效的 JSON", [FieldProblem("file", "FILE_NOT_JSON", str(exc))]) from exc
+    if not isinstance(records, list):
+        raise ValidationFailed("JSON 文件应为事项列表", [FieldProblem("file", "FIELD_TYPE", "应为列表")])
+    return records
+
+
+def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = False) -> ImportReport:
+    """Validate every record and, unless ``dry_run`` or any row fails, write the changed ones.
+
+    All-or-nothing: one bad row (schema error or duplicate code) means nothing is written and the
+    report lists every problem per row. Unchanged rows (same content hash) are not rewritten, so
+    a second run is a no-op. ``publicities_complete`` is computed, not trusted from the file.
+    ``repo`` is a catalog repository (``existing_hashes``, ``put_items``).
+    """
+    report = ImportReport(dry_run=dry_run)
+    prepared: list[dict[str, Any]] = []
+    seen: dict[str, int] = {}
+    for index, raw in enumerate(records, start=1):
+        report.total += 1
+        problems = schemas.problems_of("catalog_item", raw)
+        code = raw.get("code") if isinstance(raw, dict) else None
+        if isinstance(code, str) and code in seen:
+            problems.append(FieldProblem("code", "DUPLICATE_CODE", f"事项编码与第{seen[code]}行重复"))
+        if problems:
+            report.errors.append(RowProblem(index, code if isinstance(code, str) else None, problems))
+            continue
+        seen[code] = index
+        record = dict(raw)
+        record["publicities_complete"] = ServiceItem(record).publicities_complete
+        report.incomplete += 0 if record["publicities_complete"] else 1
+        prepared.append(record)
+    if report.errors:
+        return report
+    existing = repo.existing_hashes(r["code"] for r in prepared)
+    rows = []
+    for record in prepared:
+        digest = content_hash(record)
+        old = existing.get(record["code"])
+        if old and old[0] == digest:
+            report.unchanged += 1
+            continue
+        (report.updated if old else report.created).append(record["code"])
+        rows.append((record, digest, (old[1] + 1) if old else 1))
+    if rows and not dry_run:
+        repo.put_items(rows)
+    return report
+
+
+def import_townships(records: list[dict[str, Any]], repo) -> dict[str, str]:
+    """Validate and upsert township settings (``schemas/township.json``); ``{code: outcome}``."""
+    for i, record in enumerate(records):
+        try:
+            schemas.validate("township", record)
+        except ValidationFailed as exc:
+            for d in exc.details:
+                d.path = f"[{i}].{d.path}"
+            raise
+    return {r["code"]: repo.put_township(r) for r in records}
+
+
+def list_services(repo, *, category: str | None, level: str | None, limit: int,
+                  cursor: str | None) -> dict[str, Any]:
+    """``GET /v1/services``: one page of item summaries and the next opaque cursor."""
+    items, next_cursor = repo.list_items(category=category, level=level, limit=limit, cursor=cursor)
+    return {"items": [i.summary() for i in items], "next_cursor": next_cursor}
+
+
+def get_service(repo, code: str, township_code: str) -> dict[str, Any]:
+    """``GET /v1/services/{code}``: the item, its version and its eight publicities as offered by
+    ``township_code``. Raises NotFound for an unknown item or township."""
+    found = repo.get_item(code)
+    if not found:
+        raise NotFound("未找到该服务事项", [FieldProblem("code", "UNKNOWN_ITEM", "事项编码不存在")])
+    township = repo.get_township(township_code)
+    if not township:
+        raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+    item, version = found
+    return {**item.summary(), "version": version, "township": {"code": township.code, "name": township.name},
+            "record": item.record, "eight_publicities": eight_publicities(item, township)}

@@ -1,0 +1,212 @@
+"""Case intake use cases: submit (mini-program or operator), classify (queue consumer),
+and re-publish intake events of cases stuck unclassified (scheduled)."""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+import time
+from typing import Any, Callable
+
+from .. import settings
+from ..adapters import schemas
+from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+from ..domain import cases as case_rules
+from ..domain.calendar import WorkingDayCalendar
+from ..domain.catalog import content_hash
+from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference,
+                             ValidationFailed)
+from ..domain.people import id_number_valid, masked_person
+
+from ..logs import logger as log
+_CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
+
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    """Current time, timezone-aware UTC."""
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def intake_shard(case_no: str) -> str:
+    """The pending-intake index shard of a case ("0".."7"), stable per case number."""
+    return str(int(hashlib.sha256(case_no.encode()).hexdigest(), 16) % settings.INTAKE_SHARDS)
+
+
+def _check_people(body: dict[str, Any]) -> None:
+    problems = []
+    for role in ("applicant", "agent"):
+        person = body.get(role)
+        if person:
+            person["id_number"] = person["id_number"].upper()
+            if not id_number_valid(person["id_number"]):
+                problems.append(FieldProblem(f"{role}.id_number", "ID_NUMBER_CHECKSUM",
+                                             "身份证号码校验位不正确，请核对"))
+    if problems:
+        raise ValidationFailed(details=problems)
+
+
+def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The API shape of a case; applicant and agent are masked (PIPL minimum exposure)."""
+    view = {
+        "case_no": case["case_no"],
+        "status": case["status"],
+        "status_label": case_rules.STATUS_LABELS.get(case["status"], case["status"]),
+        "item_code": case["item_code"],
+        "item_name": case["item_name"],
+        "item_version": case["item_version"],
+        "township_code": case["township_code"],
+        "channel": case["channel"],
+        "applicant": masked_person(case["applicant"]),
+        "agent": masked_person(case.get("agent")),
+        "submitted_at": case["submitted_at"],
+        "application_time": case["application_time"],
+        "case_classes": case.get("case_classes") or [],
+        "case_class_labels": [case_rules.CLASS_LABELS[c] for c in case.get("case_classes") or []],
+        "case_type": case.get("case_type"),
+        "due_date": case.get("due_date"),
+        "due_date_provisional": case.get("due_date_provisional"),
+        "classified_at": case.get("classified_at"),
+    }
+    if history is not None:
+        view["history"] = [{k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action",
+                                                   "opinion", "reason", "data")} for h in history]
+    return view
+
+
+def get_case(case_no: str, cases) -> dict[str, Any]:
+    """``GET /v1/cases/{case_no}``: the case view with history. Raises NotFound (also for a
+    malformed number, so nothing is revealed about the numbering)."""
+    found = cases.get(case_no) if _CASE_NO.match(case_no or "") else None
+    if not found:
+        raise NotFound("未找到该办件", case_no=case_no)
+    return case_view(*found)
+
+
+def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
+                idempotency: tuple[str, str] | None, catalog, cases, publisher,
+                now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
+    """Create a case from a submission (``schemas/case_submission.json``).
+
+    ``idempotency`` is ``(scope, key)``: the same key in the same scope returns the same case
+    (also for concurrent requests); the same key with a different body raises
+    IdempotencyKeyReused. Returns ``(case view, created)``.
+
+    Raises ValidationFailed (bad shape or ID check digit), UnknownReference (unknown item or
+    township). Nothing is written unless the whole case and its first history entry are.
+    The intake event is published after the write; if that fails the scheduled
+    :func:`requeue_stalled_intake` publishes it again.
+    """
+    schemas.validate("case_submission", body)
+    _check_people(body)
+    request_hash = content_hash(body)
+    scope_key = f"{idempotency[0]}#{idempotency[1]}" if idempotency else None
+    if scope_key:
+        stored = cases.idempotency_record(scope_key)
+        if stored:
+            return _replay(stored, request_hash, cases, publisher), False
+    found = catalog.get_item(body["item_code"])
+    if not found:
+        raise UnknownReference("未找到该服务事项，请核对事项编码",
+                               [FieldProblem("item_code", "UNKNOWN_ITEM", "事项编码不存在")])
+    if not catalog.get_township(body["township_code"]):
+        raise UnknownReference("未找到该乡镇便民服务中心，请核对乡镇编码",
+                               [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+    item, item_version = found
+    for attempt in range(6):
+        moment = now()
+        case_no = case_rules.new_case_no(moment, body["township_code"])
+        case = {
+            "case_no": case_no, "status": case_rules.STATUS_SUBMITTED, "item_code": item.code,
+            "item_name": item.name, "item_version": item_version,
+            "township_code": body["township_code"], "channel": channel, "submitted_by": submitted_by,
+            "applicant": body["applicant"], "agent": body.get("agent"), "form": body.get("form"),
+            "submitted_at": case_rules.utc_iso(moment), "application_time": case_rules.gbt_time(moment),
+            "intake_shard": intake_shard(case_no), "history_count": 1, "version": 1,
+        }
+        first = case_rules.HistoryEntry(
+            seq=1, at=moment, actor=submitted_by, role=role, step_name="申请",
+            data={"channel": channel, "agent_filed": bool(body.get("agent"))})
+        try:
+            cases.create(case, first, (scope_key, request_hash) if scope_key else None)
+        except IdempotencyHit as hit:
+            return _replay((hit.case_no, hit.request_hash), request_hash, cases, publisher), False
+        except CaseNumberTaken:
+            continue
+        except WriteConflict:  # a concurrent twin is writing: look again shortly
+            time.sleep(0.05 * (attempt + 1))
+            continue
+        _publish_intake(publisher, case_no)
+        return case_view(case, [first.to_dict()]), True
+    raise RuntimeError("could not allocate a case number")
+
+
+def _replay(stored: tuple[str, str], request_hash: str, cases, publisher) -> dict[str, Any]:
+    case_no, stored_hash = stored
+    if stored_hash != request_hash:
+        raise IdempotencyKeyReused(case_no=None)
+    found = cases.get(case_no)
+    if not found:
+        raise NotFound()
+    case, history = found
+    if not case.get("classified_at"):
+        _publish_intake(publisher, case_no)
+    return case_view(case, history)
+
+
+def _publish_intake(publisher, case_no: str) -> None:
+    try:
+        publisher.publish({"type": "case.submitted", "case_no": case_no})
+    except Exception:  # the stalled-intake sweep will publish it again
+        log.exception("intake event not published", extra={"case_no": case_no})
+
+
+def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
+                  now: Clock = utcnow) -> str:
+    """Classify a submitted case and record its first due date (queue consumer).
+
+    Idempotent: a case already classified is left alone. Returns "classified" or "already".
+    Raises NotFound for an unknown case (the message is then dropped by the caller) and
+    StaleCase when a concurrent writer changed it (the message is retried).
+    """
+    case = cases.get_case(case_no)
+    if case is None:
+        raise NotFound(case_no=case_no)
+    if case.get("classified_at"):
+        return "already"
+    found = catalog.get_item(case["item_code"])
+    township = catalog.get_township(case["township_code"])
+    if not found or not township:
+        raise NotFound("事项或乡镇已不存在", case_no=case_no)
+    item, _ = found
+    received = dt.datetime.fromisoformat(case["submitted_at"])
+    result = case_rules.classify(item, township, received, bool(case.get("agent")), calendar)
+    moment = now()
+    labels = "、".join(case_rules.CLASS_LABELS[c] for c in result.case_classes)
+    provisional = "（暂按周末推算，待节假日安排公布后重算）" if result.due.provisional else ""
+    entry = case_rules.HistoryEntry(
+        seq=int(case["history_count"]) + 1, at=moment, actor="system", role="system",
+        step_name="分类与时限计算", opinion=f"{labels}；承诺办结日期 {result.due.date.isoformat()}{provisional}",
+        data=result.to_dict())
+    try:
+        cases.record_classification(case, result, entry, moment)
+    except StaleCase:
+        fresh = cases.get_case(case_no)
+        if fresh and fresh.get("classified_at"):
+            return "already"
+        raise
+    return "classified"
+
+
+def requeue_stalled_intake(cases, publisher, now: Clock = utcnow) -> int:
+    """Publish the intake event again for every case still unclassified after
+    ``settings.INTAKE_STALL_SECONDS`` (scheduled). Cost: one Query per shard plus one message
+    per stalled case; it grows with stalled cases, not with all cases. Returns how many."""
+    cutoff = case_rules.utc_iso(now() - dt.timedelta(seconds=settings.INTAKE_STALL_SECONDS))
+    count = 0
+    for shard in range(settings.INTAKE_SHARDS):
+        for case_no in cases.pending_intake(str(shard), cutoff):
+            _publish_intake(publisher, case_no)
+            count += 1
+    return count

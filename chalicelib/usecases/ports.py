@@ -1,0 +1,58 @@
+"""Ports: the interfaces use cases need from storage and messaging, and the errors adapters
+raise through them. Adapters in ``chalicelib/adapters`` implement these."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable, Protocol
+
+from ..domain.calendar import WorkingDayCalendar  # noqa: F401  (re-exported for type hints)
+from ..domain.cases import Classification, HistoryEntry
+from ..domain.catalog import ServiceItem, Township
+
+
+class CatalogRepository(Protocol):
+    def get_item(self, code: str) -> tuple[ServiceItem, int] | None: ...
+    def get_township(self, code: str) -> Township | None: ...
+    def list_items(self, *, category: str | None, level: str | None, limit: int,
+                   cursor: str | None) -> tuple[list[ServiceItem], str | None]: ...
+    def existing_hashes(self, codes: Iterable[str]) -> dict[str, tuple[str, int]]: ...
+    def put_items(self, rows: list[tuple[dict[str, Any], str, int]]) -> None: ...
+    def put_township(self, record: dict[str, Any]) -> str: ...
+
+
+class CaseRepository(Protocol):
+    def create(self, case: dict[str, Any], first: HistoryEntry,
+               idempotency: tuple[str, str] | None) -> None: ...
+    def idempotency_record(self, scope_key: str) -> tuple[str, str] | None: ...
+    def get(self, case_no: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None: ...
+    def get_case(self, case_no: str) -> dict[str, Any] | None: ...
+    def record_classification(self, case: dict[str, Any], result: Classification,
+                              entry: HistoryEntry, at: dt.datetime) -> None: ...
+    def pending_intake(self, shard: str, submitted_before: str, limit: int = 100) -> list[str]: ...
+
+
+class Publisher(Protocol):
+    def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> None: ...
+
+
+class CaseNumberTaken(Exception):
+    """The generated case number already exists (retry with a new one)."""
+
+
+class IdempotencyHit(Exception):
+    """The idempotency key was already used; ``case_no`` and ``request_hash`` are the stored ones."""
+
+    def __init__(self, case_no: str, request_hash: str) -> None:
+        super().__init__(case_no)
+        self.case_no = case_no
+        self.request_hash = request_hash
+
+
+class WriteConflict(Exception):
+    """A concurrent transaction touched the same items; the caller may retry."""
+
+
+class StaleCase(Exception):
+    """The case changed since it was read (version condition failed)."""
+
+
