@@ -59,7 +59,7 @@ def _operator_record(record) -> None:
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return
-    logger.info("operator case intake", extra={"case_no": view["case_no"], "created": created,
+    logger.info("operator case intake", extra={"case_no": view["case_no"], "case_created": created,
                                                "operator_id": message["operator_id"]})
 
 

@@ -1,0 +1,184 @@
+"""POST /v1/cases, the intake consumer, GET /v1/cases/{no}, and the operator SQS path."""
+import concurrent.futures
+import datetime as dt
+import json
+
+import pytest
+
+from chalicelib import container, settings
+from chalicelib.adapters.queues import SqsPublisher
+from chalicelib.domain.cases import CHANNEL_MINI_PROGRAM
+from chalicelib.usecases import intake
+from tests.conftest import AGENT, valid_submission, table_items
+
+HEADERS = {"Content-Type": "application/json"}
+
+
+def post(client, body, key=None, raw=None):
+    headers = dict(HEADERS, **({"Idempotency-Key": key} if key else {}))
+    return client.http.post("/v1/cases", headers=headers,
+                            body=raw if raw is not None else json.dumps(body, ensure_ascii=False))
+
+
+def cases_in_table():
+    return [i for i in table_items(settings.CASES_TABLE) if i["sk"]["S"] == "CASE"]
+
+
+def test_villager_applies_and_the_consumer_classifies_with_a_due_date(client, queues):
+    response = post(client, valid_submission())
+    assert response.status_code == 201
+    case = response.json_body
+    assert case["status"] == "submitted" and case["channel"] == "mini_program"
+    assert case["applicant"]["id_number"] == "431***********1234"  # masked in responses
+    assert [h["step_name"] for h in case["history"]] == ["申请"]
+    assert response.headers["Location"] == f"/v1/cases/{case['case_no']}"
+    # the intake event is on the queue; the consumer classifies
+    responses = queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    assert responses == [{"batchItemFailures": []}]
+    seen = client.http.get(f"/v1/cases/{case['case_no']}").json_body
+    assert seen["case_classes"] == ["promised"] and seen["case_type"] == "2"
+    submitted = dt.datetime.fromisoformat(seen["submitted_at"])
+    assert dt.date.fromisoformat(seen["due_date"]) > submitted.date()
+    assert [h["step_name"] for h in seen["history"]] == ["申请", "分类与时限计算"]
+    assert seen["history"][1]["data"]["due_date"] == seen["due_date"]
+
+
+def test_agent_files_for_a_villager_both_recorded(client, queues):
+    case = post(client, valid_submission(agent=AGENT, item_code="HH-WJ-001")).json_body
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    seen = client.http.get(f"/v1/cases/{case['case_no']}").json_body
+    assert seen["agent"]["name"] == "李*" and seen["applicant"]["name"] == "张*"
+    assert seen["case_classes"] == ["immediate", "agency"]  # 生育登记 is concluded on the spot
+    assert seen["history"][0]["role"] == "village_agent"
+
+
+def test_consumer_is_idempotent_when_a_message_arrives_twice(client, queues):
+    case = post(client, valid_submission()).json_body
+    message = {"type": "case.submitted", "case_no": case["case_no"]}
+    queues.send(settings.CASE_INTAKE_QUEUE, message)
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    history = client.http.get(f"/v1/cases/{case['case_no']}").json_body["history"]
+    assert [h["step_name"] for h in history] == ["申请", "分类与时限计算"]
+
+
+def test_same_idempotency_key_returns_the_same_case(client, queues):
+    first = post(client, valid_submission(), key="retry-0001-abcdef")
+    second = post(client, valid_submission(), key="retry-0001-abcdef")
+    assert (first.status_code, second.status_code) == (201, 200)
+    assert first.json_body["case_no"] == second.json_body["case_no"]
+    assert len(cases_in_table()) == 1
+
+
+def test_same_key_with_another_body_is_refused(client):
+    post(client, valid_submission(), key="retry-0002-abcdef")
+    other = post(client, valid_submission(item_code="HH-MZ-002"), key="retry-0002-abcdef")
+    assert other.status_code == 422 and other.json_body["code"] == "IDEMPOTENCY_KEY_REUSED"
+    assert len(cases_in_table()) == 1
+
+
+def test_concurrent_double_tap_yields_one_case(client):
+    # GIVEN eight identical submissions racing with one Idempotency-Key (a double tap on a
+    # bad network) THEN one case exists and all eight answers carry its number
+    def submit(_):
+        view, _created = intake.submit_case(
+            valid_submission(), channel=CHANNEL_MINI_PROGRAM, submitted_by="applicant", role="villager",
+            idempotency=(CHANNEL_MINI_PROGRAM, "tap-tap-0003"), catalog=container.catalog(),
+            cases=container.cases(), publisher=container.intake_publisher())
+        return view["case_no"]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        numbers = set(pool.map(submit, range(8)))
+    assert len(numbers) == 1
+    assert len(cases_in_table()) == 1
+
+
+@pytest.mark.parametrize("mutate,field,status", [
+    (lambda b: b.pop("item_code"), "item_code", 400),
+    (lambda b: b["applicant"].pop("name"), "applicant.name", 400),
+    (lambda b: b.update(township_code=431224100), "township_code", 400),
+    (lambda b: b["applicant"].update(id_number="431224195001011235"), "applicant.id_number", 400),
+    (lambda b: b.update(item_code="HH-XX-999"), "item_code", 422),
+    (lambda b: b.update(township_code="999999999"), "township_code", 422),
+    (lambda b: b.update(agent={"name": "李四"}), "agent.id_number", 400),
+])
+def test_bad_bodies_name_the_field_and_write_nothing(client, queues, mutate, field, status):
+    body = valid_submission()
+    mutate(body)
+    response = post(client, body)
+    assert response.status_code == status, response.body
+    error = response.json_body
+    assert error["code"] in ("VALIDATION_FAILED", "UNKNOWN_REFERENCE") and error["message"]
+    assert field in [d["field"] for d in error["details"]]
+    assert cases_in_table() == [] and queues.receive(settings.CASE_INTAKE_QUEUE) == []
+
+
+@pytest.mark.parametrize("raw", ["not json", "{\"item_code\": ", "", "\xff"])
+def test_non_json_body_is_refused(client, raw):
+    response = post(client, None, raw=raw)
+    assert response.status_code == 400
+    assert response.json_body["details"][0] == {"field": "(body)", "code": "BODY_NOT_JSON",
+                                                "message": "请求体必须是 UTF-8 编码的 JSON"}
+    assert cases_in_table() == []
+
+
+def test_malformed_idempotency_key_is_refused(client):
+    response = post(client, valid_submission(), key="short")
+    assert response.status_code == 400 and response.json_body["details"][0]["field"] == "Idempotency-Key"
+
+
+@pytest.mark.parametrize("number", ["20261130065245886-431224100-W5XR", "nonsense", "..%2F"])
+def test_unknown_case_is_404(client, number):
+    response = client.http.get(f"/v1/cases/{number}")
+    assert response.status_code == 404 and response.json_body["code"] == "NOT_FOUND"
+
+
+def operator_message(**overrides):
+    message = {"operator_id": "op-minsheng", "station_id": "st-0001", "idempotency_key": "op-req-00000001",
+               "submission": valid_submission(item_code="HH-SB-002")}
+    message.update(overrides)
+    return message
+
+
+def test_operator_intake_over_sqs_lands_like_an_api_intake(client, queues):
+    queues.send(settings.OPERATOR_INTAKE_QUEUE, operator_message())
+    queues.send(settings.OPERATOR_INTAKE_QUEUE, operator_message())  # delivered twice
+    assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake")[0] == {"batchItemFailures": []}
+    cases = cases_in_table()
+    assert len(cases) == 1 and cases[0]["channel"]["S"] == "operator"
+    assert cases[0]["submitted_by"]["S"] == "operator:op-minsheng/st-0001"
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    seen = client.http.get(f"/v1/cases/{cases[0]['case_no']['S']}").json_body
+    assert seen["due_date"] and seen["case_classes"] == ["promised"]
+
+
+@pytest.mark.parametrize("body,code", [
+    ("{not json", "BODY_NOT_JSON"),
+    (json.dumps(operator_message(station_id=None)), "VALIDATION_FAILED"),
+    (json.dumps(operator_message(submission=valid_submission(item_code="HH-XX-999"))), "UNKNOWN_REFERENCE"),
+])
+def test_invalid_operator_message_goes_to_the_dead_letter_queue_once(client, queues, body, code):
+    queues.send(settings.OPERATOR_INTAKE_QUEUE, body)
+    assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake") == [{"batchItemFailures": []}]
+    assert queues.receive(settings.OPERATOR_INTAKE_QUEUE) == []  # not retried
+    dead = queues.bodies(settings.OPERATOR_INTAKE_DLQ)
+    assert len(dead) == 1 and dead[0]["original_body"] == body and dead[0]["error"]["code"] == code
+    assert cases_in_table() == []
+
+
+def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues):
+    # GIVEN the queue was unreachable when the case was submitted
+    view, _ = intake.submit_case(valid_submission(), channel=CHANNEL_MINI_PROGRAM, submitted_by="applicant",
+                                 role="villager", idempotency=None, catalog=container.catalog(),
+                                 cases=container.cases(), publisher=SqsPublisher("no-such-queue"))
+    assert queues.receive(settings.CASE_INTAKE_QUEUE) == []
+    # WHEN the scheduled sweep runs a few minutes later
+    later = lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)  # noqa: E731
+    assert intake.requeue_stalled_intake(container.cases(), container.intake_publisher(), now=later) == 1
+    # THEN the consumer classifies it and it leaves the pending index
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    assert client.http.get(f"/v1/cases/{view['case_no']}").json_body["due_date"]
+    assert intake.requeue_stalled_intake(container.cases(), container.intake_publisher(), now=later) == 0
+
+
+def test_scheduled_handler_runs_through_chalice(client):
+    assert client.lambda_.invoke("requeue_stalled_intake",
+                                 client.events.generate_cw_event("Scheduled Event", "aws.events", {}, [])).payload == 0

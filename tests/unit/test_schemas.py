@@ -1,0 +1,36 @@
+"""Request validation names the field at fault, in zh-CN, with stable codes."""
+import pytest
+
+from chalicelib.adapters import schemas
+from chalicelib.domain.errors import ValidationFailed
+from tests.conftest import valid_submission
+
+
+def problems(body):
+    with pytest.raises(ValidationFailed) as caught:
+        schemas.validate("case_submission", body)
+    return {(p.path, p.code) for p in caught.value.details}
+
+
+def test_valid_submission_passes():
+    schemas.validate("case_submission", valid_submission())
+
+
+def test_missing_field_is_named():
+    body = valid_submission()
+    del body["applicant"]["id_number"]
+    assert problems(body) == {("applicant.id_number", "FIELD_REQUIRED")}
+
+
+def test_wrong_type_and_unknown_field_are_named():
+    body = valid_submission(township_code=431224100, extra=True)
+    assert problems(body) == {("township_code", "FIELD_TYPE"), ("extra", "FIELD_NOT_ALLOWED")}
+
+
+def test_body_that_is_not_an_object():
+    assert problems([1, 2]) == {("(body)", "FIELD_TYPE")}
+
+
+def test_every_schema_is_valid_json_schema():
+    for path in schemas.SCHEMA_DIR.glob("*.json"):
+        schemas.validator(path.stem)
