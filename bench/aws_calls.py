@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from collections import Counter
 from pathlib import Path
@@ -92,6 +93,7 @@ def _difference(raw: Counter, hooked: Counter) -> dict[str, int]:
 
 
 COUNTER = CallCounter()
+STARTED = time.perf_counter()  # progress lines on stderr only; durations are not results
 
 
 def _install_hooks() -> None:
@@ -155,6 +157,12 @@ class Bench:
         if failures:
             raise SystemExit(f"intake consumer reported failures: {failures}")
 
+    def _page(self, path: str) -> dict:
+        page = self.request("get", path, 200)
+        if len(page["items"]) != 20:
+            raise SystemExit(f"GET {path}: {len(page['items'])} items, expected 20")
+        return page
+
     # measuring ----------------------------------------------------------------------------
     def measure(self, name: str, prepare: Callable[[], Any] | None, run: Callable[[Any], Any]) -> dict:
         """Cold container, one warm-up run, then the measured run. ``prepare`` (not counted)
@@ -167,6 +175,7 @@ class Bench:
             run(arg)
             results.append(COUNTER.snapshot())
         cold, warm = results
+        print(f"  {name}: {warm['calls']} calls ({time.perf_counter() - STARTED:.0f} s)", file=sys.stderr)
         for label, snap in (("cold", cold), ("warm", warm)):
             if snap["unhooked"]:
                 raise SystemExit(f"{name} ({label}): calls not seen by the event hooks: {snap['unhooked']}")
@@ -174,10 +183,14 @@ class Bench:
 
     def operations(self) -> list[dict]:
         out = []
-        out.append(self.measure("GET /v1/services (limit 20)", None,
-                                lambda _: self.request("get", "/v1/services", 200)))
+        out.append(self.measure("GET /v1/services (limit 20)", None, lambda _: self._page("/v1/services")))
         out.append(self.measure("GET /v1/services?limit=20", None,
                                 lambda _: self.request("get", "/v1/services?limit=20", 200)))
+        cursor = self.request("get", "/v1/services?limit=20", 200)["next_cursor"]
+        if not cursor:
+            raise SystemExit("GET /v1/services?limit=20 returned no next_cursor")
+        out.append(self.measure("GET /v1/services?limit=20&cursor=<page 2>", None,
+                                lambda _: self.request("get", f"/v1/services?limit=20&cursor={cursor}", 200)))
         out.append(self.measure("GET /v1/services/HH-MZ-001", None,
                                 lambda _: self.request("get", "/v1/services/HH-MZ-001", 200)))
         out.append(self.measure("POST /v1/cases (new Idempotency-Key)", None, lambda _: self.submit()))
@@ -252,6 +265,9 @@ def main() -> int:
             bench.request("get", "/v1/services/HH-MZ-001", 200)
             if not COUNTER.calls or not any(k.startswith("dynamodb.") for k in COUNTER.calls):
                 raise SystemExit(f"counting does not work: no DynamoDB calls seen ({dict(COUNTER.calls)})")
+            if COUNTER.raw != COUNTER.calls:  # the cross-check itself must see the same calls
+                raise SystemExit(f"cross-check disagrees: hooks {dict(COUNTER.calls)}, "
+                                 f"_make_api_call {dict(COUNTER.raw)}")
 
             stages.append({"label": "seed (44 items)", "operations": bench.operations()})
 
