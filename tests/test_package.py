@@ -47,7 +47,7 @@ def test_zip_carries_the_json_schemas_and_the_code(package):
     names = set(zipfile.ZipFile(package / "deployment.zip").namelist())
     for schema in (ROOT / "schemas").glob("*.json"):
         assert f"schemas/{schema.name}" in names
-    assert {"app.py", "chalicelib/adapters/schemas.py", "chinese_calendar/__init__.py"} <= names
+    assert {"app.py", "chalicelib/validation.py", "chinese_calendar/__init__.py"} <= names
     assert not any(n.startswith(("infra/", "tests/", "moto/")) for n in names)
 
 

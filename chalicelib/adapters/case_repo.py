@@ -15,6 +15,7 @@ from pynamodb.transactions import TransactWrite
 from .. import settings
 from ..domain.cases import Classification, HistoryEntry, utc_iso
 from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+from .aws import client
 from .models import CaseHistoryModel, CaseModel, IdempotencyModel
 
 CASE_SK = "CASE"
@@ -87,14 +88,27 @@ class DynamoCaseRepository:
         return rec.case_no, rec.request_hash
 
     def get(self, case_no: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
-        """The case attributes and its history (oldest first), or None. Two calls: GetItem + Query."""
-        try:
-            case = CaseModel.get(_case_pk(case_no), CASE_SK, consistent_read=True)
-        except DoesNotExist:
-            return None
-        history = [h.attribute_values for h in CaseHistoryModel.query(
-            _case_pk(case_no), CaseHistoryModel.sk.startswith("HIST#"), consistent_read=True)]
-        return case.attribute_values, history
+        """The case attributes and its history (oldest first), or None.
+
+        One strongly consistent Query on the case's partition: the case item (sk="CASE") and its
+        history items (sk="HIST#...") live together.
+        """
+        case: dict[str, Any] | None = None
+        history: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {"TableName": settings.CASES_TABLE, "ConsistentRead": True,
+                                  "KeyConditionExpression": "pk = :pk",
+                                  "ExpressionAttributeValues": {":pk": {"S": _case_pk(case_no)}}}
+        while True:
+            page = client("dynamodb").query(**kwargs)
+            for raw in page.get("Items", []):
+                if raw["sk"]["S"] == CASE_SK:
+                    case = CaseModel.from_raw_data(raw).attribute_values
+                elif raw["sk"]["S"].startswith("HIST#"):
+                    history.append(CaseHistoryModel.from_raw_data(raw).attribute_values)
+            if "LastEvaluatedKey" not in page:
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        return (case, history) if case is not None else None
 
     def get_case(self, case_no: str) -> dict[str, Any] | None:
         """The case attributes only (one GetItem), or None."""

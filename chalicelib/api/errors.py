@@ -49,9 +49,9 @@ def json_body(request) -> Any:
     raw = request.raw_body or b""
     try:
         return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValidationFailed("请求内容不是有效的 JSON",
-                               [FieldProblem("(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")])
+                               [FieldProblem("(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc
 
 
 def idempotency_key(request) -> str | None:

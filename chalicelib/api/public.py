@@ -4,7 +4,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from .. import container, settings
-from ..adapters import schemas
+from .. import validation as schemas
 from ..usecases import catalog as catalog_uc
 from .errors import api_view, query_params
 

@@ -5,7 +5,7 @@ queue consumers map them to "do not retry" (bad input) or "retry" (everything el
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 

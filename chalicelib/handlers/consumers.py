@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from .. import container, settings
-from ..adapters import schemas
+from .. import validation as schemas
 from ..domain.cases import CHANNEL_OPERATOR
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger

@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
-from ..adapters import schemas
+from .. import validation as schemas
 from ..domain.catalog import ServiceItem, content_hash, eight_publicities
 from ..domain.errors import FieldProblem, NotFound, ValidationFailed
 

@@ -9,7 +9,7 @@ import time
 from typing import Any, Callable
 
 from .. import settings
-from ..adapters import schemas
+from .. import validation as schemas
 from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 from ..domain import cases as case_rules
 from ..domain.calendar import WorkingDayCalendar

@@ -19,7 +19,6 @@ import argparse
 import collections
 import datetime as dt
 import hashlib
-import json
 import os
 import signal
 import sys

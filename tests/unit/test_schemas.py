@@ -1,7 +1,7 @@
 """Request validation names the field at fault, in zh-CN, with stable codes."""
 import pytest
 
-from chalicelib.adapters import schemas
+from chalicelib import validation as schemas
 from chalicelib.domain.errors import ValidationFailed
 from tests.conftest import valid_submission
 

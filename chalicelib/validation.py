@@ -17,9 +17,9 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
-from ..domain.errors import FieldProblem, ValidationFailed
+from .domain.errors import FieldProblem, ValidationFailed
 
-SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 
 _TYPE_LABELS = {"string": "文本", "integer": "整数", "number": "数字", "boolean": "是/否",
                 "object": "对象", "array": "列表", "null": "空值"}
