@@ -1,7 +1,7 @@
 """PynamoDB models. Tables and indexes are declared in ``infra/resources.json`` (the single
 source of truth); these classes only describe how the code reads and writes them.
 
-Access patterns (no Scan anywhere):
+Access patterns (GetItem and Query only; never a table scan):
 
 =====================================  ===============================================
 pattern                                key / index
