@@ -236,6 +236,17 @@ def markdown_growth(stages: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def git_commit() -> str | None:
+    """The checked-out commit (``-dirty`` with local changes): the figures belong to it."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     _install_hooks()
     with moto.mock_aws():
@@ -301,6 +312,7 @@ def main() -> int:
         "description": "AWS API calls per operation, counted with botocore before-call hooks under moto "
                        "(warm container: the second of two runs; cold_* is the first run after "
                        "container.reset())",
+        "commit": git_commit(),
         "versions": {"boto3": boto3.__version__, "botocore": botocore.__version__,
                      "pynamodb": pynamodb.__version__, "moto": moto.__version__,
                      "python": sys.version.split()[0]},

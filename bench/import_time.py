@@ -97,6 +97,17 @@ def extra_modules(runs: list[dict[str, tuple[int, int]]], baseline: set[str]) ->
     return rows
 
 
+def git_commit() -> str | None:
+    """The checked-out commit (``-dirty`` with local changes): the figures belong to it."""
+    import subprocess
+    try:
+        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
 def main() -> int:
     for statement in STATEMENTS.values():  # warm-up: .pyc files, OS cache
         timed_import(statement)
@@ -140,6 +151,7 @@ def main() -> int:
     out = {
         "description": "in-process import time (time.perf_counter around the import) in fresh "
                        "interpreters, median of runs; modules from -X importtime (median per module)",
+        "commit": git_commit(),
         "python": sys.version.split()[0],
         "runs": RUNS,
         "statements": STATEMENTS,

@@ -43,23 +43,16 @@ def _decode_cursor(cursor: str | None, scope: str) -> dict | None:
 class DynamoCatalogRepository:
     """Reads and writes catalog entries in the catalog table (see ``models.py`` for keys)."""
 
-    def get_item(self, code: str) -> tuple[ServiceItem, int] | None:
-        """The item with ``code`` and its version, or None. One GetItem."""
-        try:
-            entry = CatalogEntryModel.get(code)
-        except DoesNotExist:
-            return None
-        if entry.entity != "item":
-            return None
-        return ServiceItem(entry.doc), int(entry.version)
-
-    def get_township(self, code: str) -> Township | None:
-        """Township settings by 9-digit code, or None. One GetItem."""
-        try:
-            entry = CatalogEntryModel.get(TOWNSHIP_PREFIX + code)
-        except DoesNotExist:
-            return None
-        return Township(entry.doc)
+    def get_offer(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
+                                                                      Township | None]:
+        """The item (with its version) and the township settings in one BatchGetItem; either is
+        None when it does not exist."""
+        keys = [item_code, TOWNSHIP_PREFIX + township_code]
+        found = {e.code: e for e in CatalogEntryModel.batch_get(keys)}
+        item = found.get(item_code)
+        township = found.get(keys[1])
+        return ((ServiceItem(item.doc), int(item.version)) if item and item.entity == "item" else None,
+                Township(township.doc) if township else None)
 
     def list_items(self, *, category: str | None, level: str | None, limit: int,
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]:

@@ -71,8 +71,8 @@ class TimeLimit:
 
 
 @dataclass(frozen=True)
-class ServiceItem:
-    """One service item. ``record`` is the imported dict (shape: ``schemas/catalog_item.json``)."""
+class _Record:
+    """A catalog record kept as imported; ``code`` and ``name`` are common to all kinds."""
 
     record: dict[str, Any]
 
@@ -83,6 +83,11 @@ class ServiceItem:
     @property
     def name(self) -> str:
         return self.record["name"]
+
+
+@dataclass(frozen=True)
+class ServiceItem(_Record):
+    """One service item. ``record`` is the imported dict (shape: ``schemas/catalog_item.json``)."""
 
     @property
     def category(self) -> str:
@@ -139,19 +144,9 @@ class ServiceItem:
 
 
 @dataclass(frozen=True)
-class Township:
+class Township(_Record):
     """Per-township settings (shape: ``schemas/township.json``): the staff and phone publicities,
     office hours (Asia/Shanghai) and whether the values are marked samples."""
-
-    record: dict[str, Any]
-
-    @property
-    def code(self) -> str:
-        return self.record["code"]
-
-    @property
-    def name(self) -> str:
-        return self.record["name"]
 
     @property
     def office_hours(self) -> tuple[dt.time, dt.time]:

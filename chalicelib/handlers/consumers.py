@@ -12,16 +12,20 @@ from ..domain.cases import CHANNEL_OPERATOR
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
 from ..usecases import intake
+from ..usecases.ports import BatchCatalog
 
 
 def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, Any]:
+    """Run ``record_handler(record, catalog)`` per record with Powertools' BatchProcessor; the
+    catalog reads are shared by the batch."""
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     processor = BatchProcessor(event_type=EventType.SQS)
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor,
-                                    context=context)
+    catalog = BatchCatalog(container.catalog())
+    return process_partial_response(event=event, record_handler=lambda record: record_handler(record, catalog),
+                                    processor=processor, context=context)
 
 
-def _classify_record(record) -> None:
+def _classify_record(record, catalog) -> None:
     try:
         message = json.loads(record.body)
         schemas.validate("intake_event", message)
@@ -30,7 +34,7 @@ def _classify_record(record) -> None:
                                                                 "error": str(exc)})
         return
     try:
-        outcome = intake.classify_case(message["case_no"], catalog=container.catalog(),
+        outcome = intake.classify_case(message["case_no"], catalog=catalog,
                                        cases=container.cases(), calendar=container.calendar())
     except NotFound:
         logger.error("intake event for an unknown case", extra={"case_no": message["case_no"]})
@@ -43,7 +47,7 @@ def case_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     return _process(event, context, _classify_record)
 
 
-def _operator_record(record) -> None:
+def _operator_record(record, catalog) -> None:
     try:
         message = json.loads(record.body)
     except ValueError:
@@ -55,7 +59,7 @@ def _operator_record(record) -> None:
             message["submission"], channel=CHANNEL_OPERATOR,
             submitted_by=f"operator:{message['operator_id']}/{message['station_id']}", role="station_operator",
             idempotency=(f"operator:{message['operator_id']}", message["idempotency_key"]),
-            catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher())
+            catalog=catalog, cases=container.cases(), publisher=container.intake_publisher())
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return

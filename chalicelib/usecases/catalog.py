@@ -164,10 +164,9 @@ def list_services(repo, *, category: str | None, level: str | None, limit: int,
 def get_service(repo, code: str, township_code: str) -> dict[str, Any]:
     """``GET /v1/services/{code}``: the item, its version and its eight publicities as offered by
     ``township_code``. Raises NotFound for an unknown item or township."""
-    found = repo.get_item(code)
+    found, township = repo.get_offer(code, township_code)
     if not found:
         raise NotFound("未找到该服务事项", [FieldProblem("code", "UNKNOWN_ITEM", "事项编码不存在")])
-    township = repo.get_township(township_code)
     if not township:
         raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, version = found

@@ -106,11 +106,11 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
         stored = cases.idempotency_record(scope_key)
         if stored:
             return _replay(stored, request_hash, cases, publisher), False
-    found = catalog.get_item(body["item_code"])
+    found, township = catalog.get_offer(body["item_code"], body["township_code"])
     if not found:
         raise UnknownReference("未找到该服务事项，请核对事项编码",
                                [FieldProblem("item_code", "UNKNOWN_ITEM", "事项编码不存在")])
-    if not catalog.get_township(body["township_code"]):
+    if not township:
         raise UnknownReference("未找到该乡镇便民服务中心，请核对乡镇编码",
                                [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, item_version = found
@@ -175,8 +175,7 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
         raise NotFound(case_no=case_no)
     if case.get("classified_at"):
         return "already"
-    found = catalog.get_item(case["item_code"])
-    township = catalog.get_township(case["township_code"])
+    found, township = catalog.get_offer(case["item_code"], case["township_code"])
     if not found or not township:
         raise NotFound("事项或乡镇已不存在", case_no=case_no)
     item, _ = found

@@ -11,13 +11,31 @@ from ..domain.catalog import ServiceItem, Township
 
 
 class CatalogRepository(Protocol):
-    def get_item(self, code: str) -> tuple[ServiceItem, int] | None: ...
-    def get_township(self, code: str) -> Township | None: ...
+    def get_offer(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
+                                                                      Township | None]: ...
     def list_items(self, *, category: str | None, level: str | None, limit: int,
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]: ...
     def existing_hashes(self, codes: Iterable[str]) -> dict[str, tuple[str, int]]: ...
     def put_items(self, rows: list[tuple[dict[str, Any], str, int]]) -> None: ...
     def put_township(self, record: dict[str, Any]) -> str: ...
+
+
+class BatchCatalog:
+    """A catalog repository that remembers what it read, for the life of one queue batch (ten
+    cases of one item and township read the catalog once, not ten times)."""
+
+    def __init__(self, inner: CatalogRepository) -> None:
+        self._inner = inner
+        self._offers: dict[tuple[str, str], Any] = {}
+
+    def get_offer(self, item_code: str, township_code: str):
+        key = (item_code, township_code)
+        if key not in self._offers:
+            self._offers[key] = self._inner.get_offer(item_code, township_code)
+        return self._offers[key]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
 
 
 class CaseRepository(Protocol):
