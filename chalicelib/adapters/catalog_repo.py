@@ -6,7 +6,6 @@ import datetime as dt
 import json
 from typing import Any, Iterable
 
-from pynamodb.exceptions import DoesNotExist
 
 from ..domain.catalog import ServiceItem, Township, content_hash
 from ..domain.errors import ValidationFailed, FieldProblem
