@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
-GUANGAN_CSV = ROOT / ".." / "shared" / "data" / "catalog" / "guangan_items.csv"
+GUANGAN_CSV = ROOT / "data" / "catalog" / "guangan_items.csv"
 REGION = "us-east-1"
 
 # -- environment, before anything reads it (settings, models' Meta, boto3) ---------------------

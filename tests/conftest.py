@@ -18,7 +18,7 @@ from moto import mock_aws  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "data" / "seed"
-GUANGAN_CSV = ROOT.parent / "shared" / "data" / "catalog" / "guangan_items.csv"
+GUANGAN_CSV = ROOT / "data" / "catalog" / "guangan_items.csv"
 
 APPLICANT = {"name": "张三", "id_number": "431224195001011234", "phone": "13812345678"}
 AGENT = {"name": "李四", "id_number": "431224198002024567", "village": "示例村"}

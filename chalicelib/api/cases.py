@@ -1,12 +1,12 @@
 """Mini-program blueprint: villagers and village agents file and follow cases."""
 from __future__ import annotations
 
-from chalice import Blueprint, Response
+from chalice import Blueprint
 
 from .. import container
 from ..domain.cases import CHANNEL_MINI_PROGRAM
 from ..usecases import intake
-from .errors import JSON_HEADERS, api_view, idempotency_key, json_body
+from .errors import api_view, idempotency_key, json_body, json_response
 
 bp = Blueprint(__name__)
 
@@ -24,8 +24,7 @@ def submit_case():
         role="village_agent" if has_agent else "villager",
         idempotency=(CHANNEL_MINI_PROGRAM, key) if key else None,
         catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher())
-    return Response(body=view, status_code=201 if created else 200,
-                    headers={**JSON_HEADERS, "Location": f"/v1/cases/{view['case_no']}"})
+    return json_response(view, 201 if created else 200, {"Location": f"/v1/cases/{view['case_no']}"})
 
 
 @bp.route("/v1/cases/{case_no}", methods=["GET"], cors=True)

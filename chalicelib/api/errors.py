@@ -22,25 +22,32 @@ _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    """A JSON response in UTF-8 (Chinese text readable as is, not ``\\uXXXX``-escaped)."""
+    return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
+                    status_code=status, headers={**JSON_HEADERS, **(headers or {})})
+
+
 def error_response(error: DomainError) -> Response:
     """The JSON error response for a domain error."""
     status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
-    return Response(body=error.to_dict(), status_code=status, headers=JSON_HEADERS)
+    return json_response(error.to_dict(), status)
 
 
 def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap a route: domain errors become their JSON response; anything else is logged and
-    answered 500 INTERNAL_ERROR without internals."""
+    """Wrap a route: a returned dict becomes a UTF-8 JSON response; domain errors become their
+    JSON error response; anything else is logged and answered 500 INTERNAL_ERROR without
+    internals."""
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return view(*args, **kwargs)
+            result = view(*args, **kwargs)
         except DomainError as error:
             return error_response(error)
         except Exception:
             logger.exception("unhandled error in %s", view.__name__)
-            return Response(body={"code": "INTERNAL_ERROR", "message": "系统繁忙，请稍后重试", "details": []},
-                            status_code=500, headers=JSON_HEADERS)
+            return json_response({"code": "INTERNAL_ERROR", "message": "系统繁忙，请稍后重试", "details": []}, 500)
+        return result if isinstance(result, Response) else json_response(result)
     return wrapper
 
 

@@ -238,13 +238,35 @@ class LocalStack:
                      "time": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                      "resources": [f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{name}"], "detail": {}}
             try:
-                handler(event, self._context(name))
+                self.say(f"scheduled {name}: {handler(event, self._context(name))}")
             except Exception as exc:
                 self.say(f"scheduled {name} raised {exc!r}")
 
     # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
+    def preflight(self) -> None:
+        """Fail early and clearly: the data folder must not be in use by another run, and both
+        ports must be free (before minutes of replay, not after)."""
+        import fcntl
+        import socket
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock = open(self.data_dir / "runner.lock", "w")
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise SystemExit(f"another `make run` is using {self.data_dir}; stop it, or give this one its "
+                             f"own folder and ports: BIANMIN_DATA_DIR=... BIANMIN_PORT=... BIANMIN_MOTO_PORT=...") from None
+        for port, what, variable in ((self.moto_port, "local AWS (moto)", "BIANMIN_MOTO_PORT"),
+                                     (self.port, "HTTP API", "BIANMIN_PORT")):
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                try:
+                    probe.bind(("127.0.0.1" if what.startswith("local") else self.host, port))
+                except OSError:
+                    raise SystemExit(f"port {port} for the {what} is in use; stop the program using it or "
+                                     f"choose another port: {variable}=NNNN make run") from None
+
+    def start(self) -> None:
+        self.preflight()
         self.start_moto()
         self.create_resources()
         if self.seed:
