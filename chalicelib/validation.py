@@ -14,8 +14,11 @@ import json
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
+import re
+
+from jsonschema import Draft202012Validator, ValidationError, validators
 from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
 
 from .domain.errors import FieldProblem, ValidationFailed
 
@@ -35,16 +38,75 @@ def _registry() -> Registry:
     resources = []
     for path in sorted(SCHEMA_DIR.glob("*.json")):
         contents = _load(path.stem)
-        resources.append((contents["$id"], Resource.from_contents(contents)))
+        # Without "$schema", jsonschema keeps our validator class (strict patterns) inside $refs
+        # instead of switching to the stock class of that dialect.
+        contents.pop("$schema", None)
+        resources.append((contents["$id"], Resource(contents=contents, specification=DRAFT202012)))
     return Registry().with_resources(resources)
 
 
 @functools.lru_cache(maxsize=None)
-def validator(name: str) -> Draft202012Validator:
+def _ecma_pattern(pattern: str) -> re.Pattern:
+    """JSON Schema patterns are ECMA-262 regexes, where ``$`` matches only at the very end.
+    Python's ``$`` also matches before a final newline ("431224195001011234\\n" would pass), so
+    an unescaped ``$`` becomes ``\\Z``."""
+    return re.compile(re.sub(r"(?<!\\)\$", r"\\Z", pattern))
+
+
+def _pattern(validator, pattern, instance, schema):
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+_Validator = validators.extend(Draft202012Validator, {"pattern": _pattern})
+
+
+@functools.lru_cache(maxsize=None)
+def validator(name: str):
     """The compiled validator for ``schemas/<name>.json``. Raises FileNotFoundError if absent."""
     schema = _load(name)
     Draft202012Validator.check_schema(schema)
-    return Draft202012Validator(schema, registry=_registry())
+    return _Validator(schema, registry=_registry())
+
+
+MAX_BODY_BYTES = 64 * 1024
+MAX_DEPTH = 16
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > MAX_DEPTH:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
+    if isinstance(value, list):
+        return max((_depth(v, level + 1) for v in value), default=level + 1)
+    return level
+
+
+def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
+    """Parse a request body or queue message as JSON, refusing what would break later steps.
+
+    Raises ValidationFailed with one ``(body)`` problem: BODY_TOO_LARGE (over ``max_bytes``),
+    BODY_NOT_JSON (not UTF-8 JSON), BODY_TOO_DEEP (nested deeper than 16 levels) or
+    BODY_INVALID_TEXT (a lone UTF-16 surrogate such as ``"\\ud800"``, which cannot be stored).
+    """
+    data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
+    if len(data) > max_bytes:
+        raise ValidationFailed("提交的内容过大", [FieldProblem("(body)", "BODY_TOO_LARGE",
+                                                           f"内容不能超过 {max_bytes // 1024} KB")])
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValidationFailed("请求内容不是有效的 JSON", [FieldProblem(
+            "(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc
+    if _depth(value) > MAX_DEPTH:
+        raise ValidationFailed("提交的内容层级过深", [FieldProblem("(body)", "BODY_TOO_DEEP", "嵌套层级过深")])
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationFailed("提交的内容含有无效字符", [FieldProblem(
+            "(body)", "BODY_INVALID_TEXT", "含有无法识别的字符，请删除后重新提交")]) from exc
+    return value
 
 
 def _path(parts) -> str:
@@ -95,9 +157,8 @@ def validate(name: str, instance: Any) -> None:
     """
     errors = list(validator(name).iter_errors(instance))
     if errors:
-        problems = [p for e in errors for p in _problems(e)]
-        problems.sort(key=lambda p: p.path)
-        raise ValidationFailed(details=problems)
+        unique = {(p.path, p.code): p for e in errors for p in _problems(e)}
+        raise ValidationFailed(details=sorted(unique.values(), key=lambda p: p.path))
 
 
 def problems_of(name: str, instance: Any) -> list[FieldProblem]:

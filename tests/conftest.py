@@ -73,16 +73,21 @@ class Queues:
         return self.sqs.receive_message(QueueUrl=self.url(name), MaxNumberOfMessages=max_messages,
                                         WaitTimeSeconds=0).get("Messages", [])
 
-    def bodies(self, name):
-        """Every message currently visible (and delete them)."""
+    def take_all(self, name):
+        """Every message currently visible, with its attributes (and delete them)."""
         out = []
         while True:
-            batch = self.receive(name)
+            batch = self.sqs.receive_message(QueueUrl=self.url(name), MaxNumberOfMessages=10, WaitTimeSeconds=0,
+                                             MessageAttributeNames=["All"]).get("Messages", [])
             if not batch:
                 return out
             for m in batch:
-                out.append(json.loads(m["Body"]))
+                out.append(m)
                 self.sqs.delete_message(QueueUrl=self.url(name), ReceiptHandle=m["ReceiptHandle"])
+
+    def bodies(self, name):
+        """Every message body currently visible, parsed (and delete them)."""
+        return [json.loads(m["Body"]) for m in self.take_all(name)]
 
     def send(self, name, body):
         self.sqs.send_message(QueueUrl=self.url(name),

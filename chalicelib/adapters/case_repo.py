@@ -121,19 +121,29 @@ class DynamoCaseRepository:
                               entry: HistoryEntry, at: dt.datetime) -> None:
         """Store the intake classification and its history entry atomically; the case leaves the
         pending-intake index. Raises :class:`StaleCase` if the case changed meanwhile."""
+        self._finish_intake(case, entry, [
+            CaseModel.case_classes.set(result.case_classes),
+            CaseModel.case_type.set(result.case_type),
+            CaseModel.due_date.set(result.due.date.isoformat()),
+            CaseModel.due_date_provisional.set(result.due.provisional),
+            CaseModel.classified_at.set(utc_iso(at)),
+        ])
+
+    def record_intake_failure(self, case: dict[str, Any], reason: str, entry: HistoryEntry) -> None:
+        """Mark a case that cannot be classified (``intake_error``) so staff see it and the
+        stalled-intake sweep stops re-publishing it. Raises :class:`StaleCase` on a race."""
+        self._finish_intake(case, entry, [CaseModel.intake_error.set(reason)])
+
+    def _finish_intake(self, case: dict[str, Any], entry: HistoryEntry, actions: list) -> None:
         model = CaseModel(_case_pk(case["case_no"]), CASE_SK)
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(model, actions=[
-                    CaseModel.case_classes.set(result.case_classes),
-                    CaseModel.case_type.set(result.case_type),
-                    CaseModel.due_date.set(result.due.date.isoformat()),
-                    CaseModel.due_date_provisional.set(result.due.provisional),
-                    CaseModel.classified_at.set(utc_iso(at)),
-                    CaseModel.intake_shard.remove(),
-                    CaseModel.history_count.set(entry.seq),
-                    CaseModel.version.add(1),
-                ], condition=(CaseModel.version == case["version"]) & CaseModel.classified_at.does_not_exist())
+                tx.update(model, actions=[*actions,
+                                          CaseModel.intake_shard.remove(),
+                                          CaseModel.history_count.set(entry.seq),
+                                          CaseModel.version.add(1)],
+                          condition=(CaseModel.version == case["version"]) & CaseModel.classified_at.does_not_exist()
+                          & CaseModel.intake_error.does_not_exist())
                 tx.save(_history_model(case["case_no"], entry), condition=CaseHistoryModel.pk.does_not_exist())
         except TransactWriteError as exc:
             raise StaleCase(case["case_no"]) from exc

@@ -117,6 +117,8 @@ class CaseModel(Model):
     due_date = UnicodeAttribute(null=True)
     due_date_provisional = BooleanAttribute(null=True)
     classified_at = UnicodeAttribute(null=True)
+    intake_error = UnicodeAttribute(null=True)
+    note = UnicodeAttribute(null=True)
     intake_shard = UnicodeAttribute(null=True)
     history_count = NumberAttribute()
     version = NumberAttribute()

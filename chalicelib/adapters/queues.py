@@ -22,9 +22,12 @@ class SqsPublisher:
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> None:
         """Send ``message`` as JSON; ``attributes`` become string message attributes."""
-        kwargs: dict[str, Any] = {"QueueUrl": queue_url(self.queue_name),
-                                  "MessageBody": json.dumps(message, ensure_ascii=False)}
+        self.publish_raw(json.dumps(message, ensure_ascii=False), attributes)
+
+    def publish_raw(self, body: str, attributes: dict[str, str] | None = None) -> None:
+        """Send ``body`` as it is (e.g. a rejected message to a dead-letter queue)."""
+        kwargs: dict[str, Any] = {"QueueUrl": queue_url(self.queue_name), "MessageBody": body}
         if attributes:
             kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v}
-                                           for k, v in attributes.items()}
+                                           for k, v in attributes.items() if v}
         client("sqs").send_message(**kwargs)

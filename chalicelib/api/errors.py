@@ -15,6 +15,7 @@ from chalice import Response
 from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound,
                              UnknownReference, ValidationFailed)
 from ..logs import logger
+from ..validation import parse_json
 
 _STATUS = {ValidationFailed: 400, NotFound: 404, Conflict: 409, UnknownReference: 422,
            IdempotencyKeyReused: 422}
@@ -52,13 +53,8 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def json_body(request) -> Any:
-    """The request body parsed as JSON. Raises ValidationFailed(BODY_NOT_JSON) otherwise."""
-    raw = request.raw_body or b""
-    try:
-        return json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValidationFailed("请求内容不是有效的 JSON",
-                               [FieldProblem("(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc
+    """The request body parsed as JSON (see :func:`chalicelib.validation.parse_json`)."""
+    return parse_json(request.raw_body)
 
 
 def idempotency_key(request) -> str | None:
@@ -67,7 +63,7 @@ def idempotency_key(request) -> str | None:
     key = (request.headers or {}).get("idempotency-key")
     if key is None:
         return None
-    if not _IDEMPOTENCY_KEY.match(key):
+    if not _IDEMPOTENCY_KEY.fullmatch(key):
         raise ValidationFailed("幂等键格式不正确", [FieldProblem(
             "Idempotency-Key", "FIELD_FORMAT", "应为8-128位字母、数字或 _ . : -")])
     return key

@@ -18,7 +18,7 @@ def id_number_valid(id_number: str) -> bool:
 
     A lowercase ``x`` is accepted by callers after ``.upper()``; this function is strict.
     """
-    if not _ID_RE.match(id_number or ""):
+    if not _ID_RE.fullmatch(id_number or ""):
         return False
     total = sum(int(ch) * w for ch, w in zip(id_number[:17], _WEIGHTS))
     return _CHECK[total % 11] == id_number[17]

@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import container, settings
+from .. import container
 from .. import validation as schemas
 from ..domain.cases import CHANNEL_OPERATOR
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
 from ..usecases import intake
 from ..usecases.ports import BatchCatalog
+
+#: SQS accepts up to 1 MiB; case submissions are far smaller (the API allows 64 KB).
+MAX_MESSAGE_BYTES = 256 * 1024
 
 
 def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, Any]:
@@ -21,15 +24,21 @@ def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, A
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
     processor = BatchProcessor(event_type=EventType.SQS)
     catalog = BatchCatalog(container.catalog())
-    return process_partial_response(event=event, record_handler=lambda record: record_handler(record, catalog),
-                                    processor=processor, context=context)
+
+    def handle(record) -> None:
+        try:
+            record_handler(record, catalog)
+        except Exception:  # Powertools logs failures at DEBUG only: say why it will be retried
+            logger.exception("message failed; it returns to the queue", extra={"message_id": record.message_id})
+            raise
+    return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
 
 
 def _classify_record(record, catalog) -> None:
     try:
-        message = json.loads(record.body)
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES)
         schemas.validate("intake_event", message)
-    except (ValueError, DomainError) as exc:
+    except DomainError as exc:
         logger.error("dropping malformed intake event", extra={"message_id": record.message_id,
                                                                 "error": str(exc)})
         return
@@ -39,7 +48,8 @@ def _classify_record(record, catalog) -> None:
     except NotFound:
         logger.error("intake event for an unknown case", extra={"case_no": message["case_no"]})
         return
-    logger.info("case classified", extra={"case_no": message["case_no"], "outcome": outcome})
+    log = logger.warning if outcome == "failed" else logger.info
+    log("case intake classification", extra={"case_no": message["case_no"], "outcome": outcome})
 
 
 def case_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -49,11 +59,7 @@ def case_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def _operator_record(record, catalog) -> None:
     try:
-        message = json.loads(record.body)
-    except ValueError:
-        _dead_letter(record, {"code": "BODY_NOT_JSON", "message": "消息体不是有效的 JSON", "details": []})
-        return
-    try:
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES)
         schemas.validate("operator_intake_message", message)
         view, created = intake.submit_case(
             message["submission"], channel=CHANNEL_OPERATOR,
@@ -68,11 +74,13 @@ def _operator_record(record, catalog) -> None:
 
 
 def _dead_letter(record, error: dict[str, Any]) -> None:
-    """Move a permanently invalid message to the operator DLQ with the error attached."""
+    """Move a permanently invalid message to the operator DLQ unchanged (the same shape as a
+    message the redrive policy moves there), with the error in message attributes."""
     logger.error("operator intake message rejected", extra={"message_id": record.message_id, "error": error})
-    container.operator_dead_letters().publish(
-        {"original_body": record.body, "original_message_id": record.message_id, "error": error},
-        attributes={"error_code": error.get("code", "INVALID")})
+    details = json.dumps(error.get("details", []), ensure_ascii=False)[:2000]
+    container.operator_dead_letters().publish_raw(record.body, attributes={
+        "error_code": error.get("code", "INVALID"), "error_message": error.get("message", ""),
+        "error_details": details, "original_message_id": record.message_id})
 
 
 def operator_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
@@ -88,4 +96,3 @@ def requeue_stalled_intake() -> int:
     return count
 
 
-__all__ = ["case_intake", "operator_intake", "requeue_stalled_intake", "settings"]

@@ -68,6 +68,8 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
         "due_date": case.get("due_date"),
         "due_date_provisional": case.get("due_date_provisional"),
         "classified_at": case.get("classified_at"),
+        "intake_error": case.get("intake_error"),
+        "note": case.get("note"),
     }
     if history is not None:
         view["history"] = [{k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action",
@@ -78,9 +80,9 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
 def get_case(case_no: str, cases) -> dict[str, Any]:
     """``GET /v1/cases/{case_no}``: the case view with history. Raises NotFound (also for a
     malformed number, so nothing is revealed about the numbering)."""
-    found = cases.get(case_no) if _CASE_NO.match(case_no or "") else None
+    found = cases.get(case_no) if _CASE_NO.fullmatch(case_no or "") else None
     if not found:
-        raise NotFound("未找到该办件", case_no=case_no)
+        raise NotFound("未找到该办件")
     return case_view(*found)
 
 
@@ -105,7 +107,7 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
     if scope_key:
         stored = cases.idempotency_record(scope_key)
         if stored:
-            return _replay(stored, request_hash, cases, publisher), False
+            return _replay(stored, request_hash, cases), False
     found, township = catalog.get_offer(body["item_code"], body["township_code"])
     if not found:
         raise UnknownReference("未找到该服务事项，请核对事项编码",
@@ -122,6 +124,7 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
             "item_name": item.name, "item_version": item_version,
             "township_code": body["township_code"], "channel": channel, "submitted_by": submitted_by,
             "applicant": body["applicant"], "agent": body.get("agent"), "form": body.get("form"),
+            "note": body.get("note"),
             "submitted_at": case_rules.utc_iso(moment), "application_time": case_rules.gbt_time(moment),
             "intake_shard": intake_shard(case_no), "history_count": 1, "version": 1,
         }
@@ -131,7 +134,7 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
         try:
             cases.create(case, first, (scope_key, request_hash) if scope_key else None)
         except IdempotencyHit as hit:
-            return _replay((hit.case_no, hit.request_hash), request_hash, cases, publisher), False
+            return _replay((hit.case_no, hit.request_hash), request_hash, cases), False
         except CaseNumberTaken:
             continue
         except WriteConflict:  # a concurrent twin is writing: look again shortly
@@ -142,17 +145,16 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
     raise RuntimeError("could not allocate a case number")
 
 
-def _replay(stored: tuple[str, str], request_hash: str, cases, publisher) -> dict[str, Any]:
+def _replay(stored: tuple[str, str], request_hash: str, cases) -> dict[str, Any]:
+    """The case an idempotency key already created. Its intake event was published when it was
+    created; if that was lost, the stalled-intake sweep publishes it again."""
     case_no, stored_hash = stored
     if stored_hash != request_hash:
         raise IdempotencyKeyReused(case_no=None)
     found = cases.get(case_no)
     if not found:
         raise NotFound()
-    case, history = found
-    if not case.get("classified_at"):
-        _publish_intake(publisher, case_no)
-    return case_view(case, history)
+    return case_view(*found)
 
 
 def _publish_intake(publisher, case_no: str) -> None:
@@ -166,36 +168,49 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
                   now: Clock = utcnow) -> str:
     """Classify a submitted case and record its first due date (queue consumer).
 
-    Idempotent: a case already classified is left alone. Returns "classified" or "already".
-    Raises NotFound for an unknown case (the message is then dropped by the caller) and
-    StaleCase when a concurrent writer changed it (the message is retried).
+    Idempotent: a case already classified (or already failed) is left alone. Returns
+    "classified", "already" or "failed" (the item or township no longer exists, or the limit
+    cannot be computed: the case gets ``intake_error`` and a history entry for staff, and leaves
+    the pending-intake index). Raises NotFound for an unknown case (the caller drops the
+    message) and StaleCase when a concurrent writer changed it (the message is retried).
     """
     case = cases.get_case(case_no)
     if case is None:
         raise NotFound(case_no=case_no)
-    if case.get("classified_at"):
+    if case.get("classified_at") or case.get("intake_error"):
         return "already"
-    found, township = catalog.get_offer(case["item_code"], case["township_code"])
-    if not found or not township:
-        raise NotFound("事项或乡镇已不存在", case_no=case_no)
-    item, _ = found
-    received = dt.datetime.fromisoformat(case["submitted_at"])
-    result = case_rules.classify(item, township, received, bool(case.get("agent")), calendar)
     moment = now()
+    seq = int(case["history_count"]) + 1
+    found, township = catalog.get_offer(case["item_code"], case["township_code"])
+    try:
+        if not found or not township:
+            raise ValueError("事项或乡镇设置不存在")
+        received = dt.datetime.fromisoformat(case["submitted_at"])
+        result = case_rules.classify(found[0], township, received, bool(case.get("agent")), calendar)
+    except ValueError as exc:
+        reason = f"无法自动分类和计算时限：{exc}，请窗口人工处理"
+        entry = case_rules.HistoryEntry(seq=seq, at=moment, actor="system", role="system",
+                                        step_name="分类与时限计算", action="other", opinion=reason)
+        return _record(cases, cases.record_intake_failure, case, "failed", reason, entry)
     labels = "、".join(case_rules.CLASS_LABELS[c] for c in result.case_classes)
     provisional = "（暂按周末推算，待节假日安排公布后重算）" if result.due.provisional else ""
     entry = case_rules.HistoryEntry(
-        seq=int(case["history_count"]) + 1, at=moment, actor="system", role="system",
+        seq=seq, at=moment, actor="system", role="system",
         step_name="分类与时限计算", opinion=f"{labels}；承诺办结日期 {result.due.date.isoformat()}{provisional}",
         data=result.to_dict())
+    return _record(cases, cases.record_classification, case, "classified", result, entry, moment)
+
+
+def _record(cases, write, case: dict[str, Any], outcome: str, *args: Any) -> str:
+    """Run one intake-finishing write; a concurrent finisher that got there first is fine."""
     try:
-        cases.record_classification(case, result, entry, moment)
+        write(case, *args)
     except StaleCase:
-        fresh = cases.get_case(case_no)
-        if fresh and fresh.get("classified_at"):
+        fresh = cases.get_case(case["case_no"])
+        if fresh and (fresh.get("classified_at") or fresh.get("intake_error")):
             return "already"
         raise
-    return "classified"
+    return outcome
 
 
 def requeue_stalled_intake(cases, publisher, now: Clock = utcnow) -> int:

@@ -111,17 +111,35 @@ def test_bad_bodies_name_the_field_and_write_nothing(client, queues, mutate, fie
     assert cases_in_table() == [] and queues.receive(settings.CASE_INTAKE_QUEUE) == []
 
 
-@pytest.mark.parametrize("raw", ["not json", "{\"item_code\": ", "", "\xff"])
-def test_non_json_body_is_refused(client, raw):
+@pytest.mark.parametrize("raw,code", [
+    ("not json", "BODY_NOT_JSON"), ("{\"item_code\": ", "BODY_NOT_JSON"), ("", "BODY_NOT_JSON"),
+    (b"\xff", "BODY_NOT_JSON"), ("[" * 30000, "BODY_NOT_JSON"), ("[" * 40 + "]" * 40, "BODY_TOO_DEEP"),
+    ('{"applicant": {"name": "\\ud800"}}', "BODY_INVALID_TEXT"),
+    (json.dumps(valid_submission(form={"x": "长" * 30000}), ensure_ascii=False), "BODY_TOO_LARGE"),
+])
+def test_unusable_body_is_refused(client, raw, code):
     response = post(client, None, raw=raw)
     assert response.status_code == 400
-    assert response.json_body["details"][0] == {"field": "(body)", "code": "BODY_NOT_JSON",
-                                                "message": "请求体必须是 UTF-8 编码的 JSON"}
+    assert response.json_body["details"][0]["field"] == "(body)"
+    assert response.json_body["details"][0]["code"] == code
     assert cases_in_table() == []
 
 
-def test_malformed_idempotency_key_is_refused(client):
-    response = post(client, valid_submission(), key="short")
+@pytest.mark.parametrize("path,value", [
+    ("id_number", "431224195001011234\n"), ("phone", "13812345678\n"), ("name", "\u202e张三"),
+    ("name", "   "), ("name", "张\x00三"), ("name", "张三 "),
+])
+def test_hidden_characters_in_personal_data_are_refused(client, path, value):
+    body = valid_submission()
+    body["applicant"][path] = value
+    response = post(client, body)
+    assert response.status_code == 400
+    assert f"applicant.{path}" in [d["field"] for d in response.json_body["details"]]
+
+
+@pytest.mark.parametrize("key", ["short", "abcdefgh\n", "a" * 129, "key with spaces"])
+def test_malformed_idempotency_key_is_refused(client, key):
+    response = post(client, valid_submission(), key=key)
     assert response.status_code == 400 and response.json_body["details"][0]["field"] == "Idempotency-Key"
 
 
@@ -129,6 +147,28 @@ def test_malformed_idempotency_key_is_refused(client):
 def test_unknown_case_is_404(client, number):
     response = client.http.get(f"/v1/cases/{number}")
     assert response.status_code == 404 and response.json_body["code"] == "NOT_FOUND"
+    assert number not in response.body.decode()  # nothing the caller sent is echoed
+
+
+def test_the_note_is_kept(client):
+    case = post(client, valid_submission(note="行动不便，请电话联系")).json_body
+    assert client.http.get(f"/v1/cases/{case['case_no']}").json_body["note"] == "行动不便，请电话联系"
+
+
+def test_a_case_that_cannot_be_classified_is_flagged_once_not_retried_forever(client, queues):
+    # GIVEN a case whose item disappeared from the catalog before the consumer ran
+    import boto3
+    case = post(client, valid_submission()).json_body
+    boto3.client("dynamodb", region_name="us-east-1").delete_item(
+        TableName=settings.CATALOG_TABLE, Key={"code": {"S": "HH-MZ-001"}})
+    # WHEN the consumer runs THEN the case carries the reason and a history entry for staff
+    assert queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake") == [{"batchItemFailures": []}]
+    seen = client.http.get(f"/v1/cases/{case['case_no']}").json_body
+    assert seen["intake_error"] and seen["due_date"] is None
+    assert seen["history"][-1]["action"] == "other" and "人工处理" in seen["history"][-1]["opinion"]
+    # AND the stalled-intake sweep does not publish it again
+    later = lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)  # noqa: E731
+    assert intake.requeue_stalled_intake(container.cases(), container.intake_publisher(), now=later) == 0
 
 
 def operator_message(**overrides):
@@ -150,17 +190,25 @@ def test_operator_intake_over_sqs_lands_like_an_api_intake(client, queues):
     assert seen["due_date"] and seen["case_classes"] == ["promised"]
 
 
-@pytest.mark.parametrize("body,code", [
+@pytest.mark.parametrize("body,detail", [
     ("{not json", "BODY_NOT_JSON"),
-    (json.dumps(operator_message(station_id=None)), "VALIDATION_FAILED"),
-    (json.dumps(operator_message(submission=valid_submission(item_code="HH-XX-999"))), "UNKNOWN_REFERENCE"),
+    (json.dumps(operator_message(station_id=None)), "FIELD_TYPE"),
+    (json.dumps(operator_message(submission=valid_submission(item_code="HH-XX-999"))), "UNKNOWN_ITEM"),
+    (json.dumps(operator_message(submission=valid_submission(form={"x": "\"" * 150_000}))), "BODY_TOO_LARGE"),
+    ("{}", "FIELD_REQUIRED"),
 ])
-def test_invalid_operator_message_goes_to_the_dead_letter_queue_once(client, queues, body, code):
+def test_invalid_operator_message_goes_to_the_dead_letter_queue_once(client, queues, body, detail):
     queues.send(settings.OPERATOR_INTAKE_QUEUE, body)
     assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake") == [{"batchItemFailures": []}]
     assert queues.receive(settings.OPERATOR_INTAKE_QUEUE) == []  # not retried
-    dead = queues.bodies(settings.OPERATOR_INTAKE_DLQ)
-    assert len(dead) == 1 and dead[0]["original_body"] == body and dead[0]["error"]["code"] == code
+    dead = queues.take_all(settings.OPERATOR_INTAKE_DLQ)
+    # the message is moved unchanged (the shape the redrive policy uses); the error rides along
+    assert len(dead) == 1 and dead[0]["Body"] == body
+    attributes = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
+    assert attributes["error_code"] in ("VALIDATION_FAILED", "UNKNOWN_REFERENCE")
+    details = json.loads(attributes["error_details"])
+    assert detail in {d["code"] for d in details}
+    assert len(details) == len({(d["field"], d["code"]) for d in details})  # each problem once
     assert cases_in_table() == []
 
 
