@@ -35,7 +35,7 @@ def seed(directory: Path) -> Iterator[str]:
     outcomes = catalog_uc.import_townships(townships, container.catalog())
     yield "townships: " + ", ".join(f"{code} {outcome}" for code, outcome in outcomes.items())
     report = import_file(directory / "catalog_items.json")
-    if report.errors:
+    if report.errors or report.write_error:
         raise SystemExit("seed catalog has errors:\n" + json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     yield (f"catalog: {report.total} items, {len(report.created)} created, {len(report.updated)} updated, "
            f"{report.unchanged} unchanged")
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import-catalog":
             report = import_file(args.file, dry_run=args.dry_run)
             print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
-            return 1 if report.errors else 0
+            return 1 if report.errors or report.write_error else 0
         if args.command == "import-townships":
             records = json.loads(args.file.read_text(encoding="utf-8"))
             print(json.dumps(catalog_uc.import_townships(records, container.catalog()), ensure_ascii=False))

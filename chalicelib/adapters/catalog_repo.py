@@ -6,9 +6,8 @@ import datetime as dt
 import json
 from typing import Any, Iterable
 
-
 from ..domain.catalog import ServiceItem, Township, content_hash
-from ..domain.errors import ValidationFailed, FieldProblem
+from ..domain.errors import FieldProblem, ValidationFailed
 from .models import CatalogEntryModel
 
 TOWNSHIP_PREFIX = "TOWNSHIP#"
@@ -22,16 +21,19 @@ def _encode_cursor(key: dict | None, scope: str) -> str | None:
     return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str | None, scope: str) -> dict | None:
-    """The DynamoDB start key inside ``cursor``; the cursor must come from a query of ``scope``."""
+def _decode_cursor(cursor: str | None, scope: str, index_key: str, index_value: str) -> dict | None:
+    """The DynamoDB start key inside ``cursor``. It must come from a query of the same ``scope``
+    and be exactly a key of that index: ``{"code", index_key}``, ``index_key`` holding
+    ``index_value``. Anything else raises ValidationFailed(INVALID_CURSOR)."""
     if not cursor:
         return None
     try:
         raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         key = raw["k"]
-        ok = raw["s"] == scope and isinstance(key, dict) and {"code"} <= set(key) and all(
-            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values())
-    except (ValueError, TypeError, KeyError):
+        ok = (raw["s"] == scope and isinstance(key, dict) and set(key) == {"code", index_key}
+              and key[index_key] == {"S": index_value} and isinstance(key["code"], dict)
+              and set(key["code"]) == {"S"} and isinstance(key["code"]["S"], str) and 0 < len(key["code"]["S"]) <= 80)
+    except (ValueError, TypeError, KeyError, AttributeError):
         ok = False
     if not ok:
         raise ValidationFailed("分页游标无效，请从第一页重新查询",
@@ -57,19 +59,21 @@ class DynamoCatalogRepository:
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]:
         """One page of items ordered by code; ``cursor`` is the opaque value of a previous page.
 
-        Raises ValidationFailed(INVALID_CURSOR) for a cursor that was not issued by this API.
+        Each combination of filters reads its own index (no filter expressions, so a page costs
+        one Query whatever the catalog size). Raises ValidationFailed(INVALID_CURSOR) for a
+        cursor that was not issued by this API for the same filters.
         """
-        scope = f"{category or ''}|{level or ''}"
-        start = _decode_cursor(cursor, scope)
-        condition = (CatalogEntryModel.exercising_level == level) if level else None
-        if category:
-            query = CatalogEntryModel.by_category.query(
-                category, filter_condition=condition, limit=limit, last_evaluated_key=start,
-                page_size=max(limit, 25))
+        if category and level:
+            index, key_attr, value = CatalogEntryModel.by_category_level, "category_level", f"{category}#{level}"
+        elif category:
+            index, key_attr, value = CatalogEntryModel.by_category, "category", category
+        elif level:
+            index, key_attr, value = CatalogEntryModel.by_level, "exercising_level", level
         else:
-            query = CatalogEntryModel.by_listing.query(
-                _ITEM_LISTING, filter_condition=condition, limit=limit, last_evaluated_key=start,
-                page_size=max(limit, 25))
+            index, key_attr, value = CatalogEntryModel.by_listing, "listing", _ITEM_LISTING
+        scope = f"{category or ''}|{level or ''}"
+        start = _decode_cursor(cursor, scope, key_attr, value)
+        query = index.query(value, limit=limit, last_evaluated_key=start, page_size=limit)
         items = [ServiceItem(e.doc) for e in query]
         next_key = query.last_evaluated_key if len(items) == limit else None
         return items, _encode_cursor(next_key, scope)
@@ -89,7 +93,8 @@ class DynamoCatalogRepository:
             for record, digest, version in rows:
                 batch.save(CatalogEntryModel(
                     record["code"], entity="item", listing=_ITEM_LISTING, category=record["category"],
-                    exercising_level=record["exercising_level"], name=record["name"], doc=record,
+                    exercising_level=record["exercising_level"],
+                    category_level=f"{record['category']}#{record['exercising_level']}", name=record["name"], doc=record,
                     content_hash=digest, version=version, updated_at=now))
 
     def put_township(self, record: dict[str, Any]) -> str:

@@ -9,6 +9,8 @@ pattern                                key / index
 item by code                           catalog: GetItem code
 list items (paginated)                 catalog GSI ``by_listing``: listing="item", code
 list items of a category               catalog GSI ``by_category``: category, code
+list items of a level                  catalog GSI ``by_level``: exercising_level, code
+list items of a category and a level   catalog GSI ``by_category_level``: "<category>#<level>", code
 township settings                      catalog: GetItem code="TOWNSHIP#<code>"
 case by number (+ its history)         cases: Query pk="CASE#<no>"
 idempotency key -> case                cases: GetItem pk="IDEMP#<scope>#<key>", sk="IDEMP"
@@ -56,6 +58,28 @@ class CategoryIndex(GlobalSecondaryIndex):
     code = UnicodeAttribute(range_key=True)
 
 
+class LevelIndex(GlobalSecondaryIndex):
+    """Catalog items of one exercising level ordered by code."""
+
+    class Meta:
+        index_name = "by_level"
+        projection = AllProjection()
+
+    exercising_level = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
+class CategoryLevelIndex(GlobalSecondaryIndex):
+    """Catalog items of one category and level (``category_level`` = "<category>#<level>")."""
+
+    class Meta:
+        index_name = "by_category_level"
+        projection = AllProjection()
+
+    category_level = UnicodeAttribute(hash_key=True)
+    code = UnicodeAttribute(range_key=True)
+
+
 class CatalogEntryModel(Model):
     """A catalog entry: a service item (``entity="item"``) or township settings (``"township"``).
 
@@ -70,6 +94,7 @@ class CatalogEntryModel(Model):
     listing = UnicodeAttribute(null=True)
     category = UnicodeAttribute(null=True)
     exercising_level = UnicodeAttribute(null=True)
+    category_level = UnicodeAttribute(null=True)
     name = UnicodeAttribute()
     doc = JSONAttribute()
     content_hash = UnicodeAttribute()
@@ -78,6 +103,8 @@ class CatalogEntryModel(Model):
 
     by_listing = ListingIndex()
     by_category = CategoryIndex()
+    by_level = LevelIndex()
+    by_category_level = CategoryLevelIndex()
 
 
 class PendingIntakeIndex(GlobalSecondaryIndex):

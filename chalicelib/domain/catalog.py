@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calendar import WORKING_DAYS
+from .errors import FieldProblem
 
 ITEM_PUBLICITY_KEYS = ("legal_basis", "conditions", "procedure", "materials", "time_limit", "fees")
 
@@ -43,6 +44,29 @@ CATEGORY_LABELS = {
 }
 
 UNIT_LABELS = {WORKING_DAYS: "个工作日", "calendar_days": "日"}
+
+
+#: A catalog record's serialised size limit: DynamoDB items stop at 400 KB, and a notice that
+#: long helps no villager.
+MAX_RECORD_BYTES = 100 * 1024
+
+
+def item_problems(record: dict[str, Any]) -> list[FieldProblem]:
+    """Rules a schema cannot express, for one catalog record already valid against
+    ``schemas/catalog_item.json``: the promised limit (承诺时限) may not exceed the legal one
+    when both use one unit (服务承诺制: the promise is the shorter one), and the record must fit
+    :data:`MAX_RECORD_BYTES`."""
+    problems = []
+    limits = (record.get("publicities") or {}).get("time_limit") or {}
+    legal, promised = limits.get("legal"), limits.get("promised")
+    if legal and promised and legal["unit"] == promised["unit"] and legal["value"] and \
+            promised["value"] > legal["value"]:
+        problems.append(FieldProblem("publicities.time_limit.promised.value", "PROMISED_EXCEEDS_LEGAL",
+                                     "承诺时限不得超过法定时限"))
+    size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
+    if size > MAX_RECORD_BYTES:
+        problems.append(FieldProblem("(row)", "ROW_TOO_LARGE", f"该事项内容过长（{size // 1024} KB，上限 100 KB）"))
+    return problems
 
 
 def content_hash(record: dict[str, Any]) -> str:

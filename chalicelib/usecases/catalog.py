@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .. import validation as schemas
-from ..domain.catalog import ServiceItem, content_hash, eight_publicities
+from ..domain.catalog import ServiceItem, content_hash, eight_publicities, item_problems
 from ..domain.errors import FieldProblem, NotFound, ValidationFailed
 
 #: GB/T 39046 item type codes as the Guang'an export writes them (no leading zero).
 _TASK_TYPES = {"1": "01", "2": "02", "3": "03", "4": "04", "5": "05", "6": "06", "7": "07",
                "8": "08", "9": "09", "10": "10", "20": "20"}
+_WRITE_CHUNK = 25
 _GUANGAN_COLUMNS = ("department", "main_item", "name", "itemCode", "taskType", "areaCode")
 
 
@@ -40,12 +41,14 @@ class ImportReport:
     unchanged: int = 0
     incomplete: int = 0
     errors: list[RowProblem] = field(default_factory=list)
+    written: int = 0
+    write_error: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "total": self.total, "created": len(self.created),
                 "updated": len(self.updated), "unchanged": self.unchanged,
-                "publicities_incomplete": self.incomplete,
-                "errors": [e.to_dict() for e in self.errors]}
+                "publicities_incomplete": self.incomplete, "written": self.written,
+                "write_error": self.write_error, "errors": [e.to_dict() for e in self.errors]}
 
 
 def records_from_guangan_csv(text: str) -> list[dict[str, Any]]:
@@ -103,9 +106,11 @@ def records_from_file(name: str, data: bytes) -> list[dict[str, Any]]:
 def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = False) -> ImportReport:
     """Validate every record and, unless ``dry_run`` or any row fails, write the changed ones.
 
-    All-or-nothing: one bad row (schema error or duplicate code) means nothing is written and the
-    report lists every problem per row. Unchanged rows (same content hash) are not rewritten, so
-    a second run is a no-op. ``publicities_complete`` is computed, not trusted from the file.
+    Validation is all-or-nothing: one bad row (schema error, rule of :func:`item_problems`, or
+    duplicate code) means nothing is written and the report lists every problem per row. Writes
+    go in chunks of 25; if one fails (network, throttling) the report says how many rows were
+    written and why it stopped (``write_error``), and a rerun finishes the job, because unchanged
+    rows (same content hash) are not rewritten. ``publicities_complete`` is computed, not trusted from the file.
     ``repo`` is a catalog repository (``existing_hashes``, ``put_items``).
     """
     report = ImportReport(dry_run=dry_run)
@@ -114,6 +119,8 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
     for index, raw in enumerate(records, start=1):
         report.total += 1
         problems = schemas.problems_of("catalog_item", raw)
+        if not problems:
+            problems = item_problems(raw)
         code = raw.get("code") if isinstance(raw, dict) else None
         if isinstance(code, str) and code in seen:
             problems.append(FieldProblem("code", "DUPLICATE_CODE", f"事项编码与第{seen[code]}行重复"))
@@ -137,8 +144,16 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
             continue
         (report.updated if old else report.created).append(record["code"])
         rows.append((record, digest, (old[1] + 1) if old else 1))
-    if rows and not dry_run:
-        repo.put_items(rows)
+    if dry_run:
+        return report
+    for start in range(0, len(rows), _WRITE_CHUNK):
+        chunk = rows[start:start + _WRITE_CHUNK]
+        try:
+            repo.put_items(chunk)
+        except Exception as exc:  # network, throttling: what was written stays, a rerun resumes
+            report.write_error = f"{type(exc).__name__}: {exc}"[:500]
+            break
+        report.written += len(chunk)
     return report
 
 

@@ -47,9 +47,24 @@ class Resolver:
         return value
 
 
+def _add_missing_indexes(ddb, props: dict[str, Any]) -> None:
+    """Create the global secondary indexes the template has and the table lacks (what a
+    CloudFormation update does when the template gains an index)."""
+    described = ddb.describe_table(TableName=props["TableName"])["Table"]
+    present = {i["IndexName"] for i in described.get("GlobalSecondaryIndexes", [])}
+    for index in props.get("GlobalSecondaryIndexes", []):
+        if index["IndexName"] in present:
+            continue
+        names = {k["AttributeName"] for k in index["KeySchema"]}
+        ddb.update_table(TableName=props["TableName"],
+                         AttributeDefinitions=[a for a in props["AttributeDefinitions"] if a["AttributeName"] in names],
+                         GlobalSecondaryIndexUpdates=[{"Create": index}])
+
+
 def _table(ddb, props: dict[str, Any]) -> bool:
     name = props["TableName"]
     if name in ddb.list_tables()["TableNames"]:
+        _add_missing_indexes(ddb, props)
         return False
     kwargs = {k: props[k] for k in ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode",
                                       "GlobalSecondaryIndexes") if k in props}

@@ -120,3 +120,75 @@ def test_csv_without_required_columns_is_refused(seeded):
     with pytest.raises(Exception) as caught:
         catalog_uc.records_from_file("x.csv", "name,code\n低保,1\n".encode())
     assert {d.path for d in caught.value.details} >= {"itemCode", "taskType"}
+
+
+def forged(key, scope="|"):
+    import base64
+    raw = json.dumps({"k": key, "s": scope}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("query,key,scope", [
+    ("", {"code": {"S": "HH-MZ-003"}}, "|"),                                       # index key missing
+    ("&category=housing", {"code": {"S": "HH-ZJ-001"}, "listing": {"S": "item"}}, "housing|"),
+    ("", {"code": {"S": "HH-MZ-003"}, "listing": {"S": "item"}, "x": {"S": "1"}}, "|"),  # extra key
+    ("", {"code": {"S": "H" * 100}, "listing": {"S": "item"}}, "|"),
+    ("", {"code": {"N": "1"}, "listing": {"S": "item"}}, "|"),
+    ("&level=5", {"code": {"S": "HH-MZ-003"}, "exercising_level": {"S": "6"}}, "|5"),
+])
+def test_forged_cursors_are_refused_not_500(client, query, key, scope):
+    response = client.http.get(f"/v1/services?limit=2{query}&cursor={forged(key, scope)}")
+    assert response.status_code == 400 and response.json_body["details"][0]["code"] == "INVALID_CURSOR"
+
+
+def test_level_and_category_filters_page_through_their_own_index(client):
+    both, _ = all_services(client, "&category=social_assistance&level=5")
+    assert both and all(i["category"] == "social_assistance" and i["exercising_level"] == "5" for i in both)
+    level, _ = all_services(client, "&level=5")
+    assert len(level) > len(both)
+
+
+def test_a_row_too_large_or_promising_more_than_the_law_is_refused_before_writing(seeded):
+    records = json.loads((SEED / "catalog_items.json").read_text(encoding="utf-8"))[:3]
+    huge = dict(records[0], code="HH-BIG-001", source="长" * 1999,
+                keywords=["关键词" * 60] * 50, special_procedures=["程序" * 100] * 50,
+                co_departments=["部门" * 100] * 50)
+    huge["publicities"] = dict(huge["publicities"], conditions=["条件" * 1000] * 50)
+    slow = json.loads(json.dumps(records[1]))
+    slow["code"] = "HH-SLOW-001"
+    slow["publicities"]["time_limit"] = {"legal": {"value": 20, "unit": "working_days"},
+                                         "promised": {"value": 30, "unit": "working_days"}}
+    endless = json.loads(json.dumps(records[2]))
+    endless["code"] = "HH-LONG-001"
+    endless["publicities"]["time_limit"]["promised"]["value"] = 100000
+    before = len(table_items("bianmin-catalog"))
+    report = catalog_uc.import_catalog([huge, slow, endless], container.catalog())
+    assert {(e.row, p.code) for e in report.errors for p in e.problems} == {
+        (1, "ROW_TOO_LARGE"), (2, "PROMISED_EXCEEDS_LEGAL"), (3, "FIELD_RANGE")}
+    assert len(table_items("bianmin-catalog")) == before
+
+
+def test_township_office_hours_must_be_a_time_of_day(seeded):
+    township = json.loads((SEED / "townships.json").read_text(encoding="utf-8"))[0]
+    township["office_hours"] = {"open": "29:00", "close": "17:30"}
+    with pytest.raises(Exception) as caught:
+        catalog_uc.import_townships([township], container.catalog())
+    assert [d.path for d in caught.value.details] == ["[0].office_hours.open"]
+
+
+def test_an_existing_local_table_gains_new_indexes(aws):
+    import boto3
+
+    from infra.local.stack import ensure_resources, load_template
+    ddb = boto3.client("dynamodb", region_name="us-east-1")
+    template = load_template()
+    props = template["Resources"]["CatalogTable"]["Properties"]
+    ddb.delete_table(TableName=props["TableName"])
+    old = dict(props, GlobalSecondaryIndexes=props["GlobalSecondaryIndexes"][:2],
+               AttributeDefinitions=[a for a in props["AttributeDefinitions"]
+                                     if a["AttributeName"] in ("code", "listing", "category")])
+    ddb.create_table(**{k: old[k] for k in ("TableName", "AttributeDefinitions", "KeySchema", "BillingMode",
+                                             "GlobalSecondaryIndexes")})
+    ensure_resources(boto3.session.Session(region_name="us-east-1"), template)
+    indexes = {i["IndexName"] for i in ddb.describe_table(TableName=props["TableName"])["Table"]["GlobalSecondaryIndexes"]}
+    assert indexes == {i["IndexName"] for i in props["GlobalSecondaryIndexes"]}
