@@ -48,7 +48,14 @@ def changes_state(environ: dict[str, Any], body: bytes) -> bool:
 
 
 class RecordingMiddleware:
-    """Wraps the moto WSGI app; appends state-changing requests to ``path`` in moto's format."""
+    """Wraps the moto WSGI app: serialises requests and appends each state-changing request
+    that succeeded (2xx) to ``path`` in moto's format, in the order they took effect.
+
+    moto's backends are not thread-safe (a transaction deep-copies whole tables while another
+    thread writes: "dictionary changed size during iteration"), and a log written on arrival
+    would replay failed or reordered writes. So every request except ``ReceiveMessage`` (which
+    may long-poll) runs under one lock, and is logged after it succeeded.
+    """
 
     def __init__(self, app: Callable, path: str) -> None:
         self.app = app
@@ -61,9 +68,27 @@ class RecordingMiddleware:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         environ["wsgi.input"] = io.BytesIO(body)
-        if not self.paused and changes_state(environ, body):
-            self._append(environ, body)
-        return self.app(environ, start_response)
+        if operation_of(environ, body) == "ReceiveMessage" or environ.get("PATH_INFO", "").startswith("/moto-api/"):
+            # long polls must not hold the lock; the replay endpoint sends requests to this
+            # server and waits for them, so it must not hold it either
+            return self.app(environ, start_response)
+        record = not self.paused and changes_state(environ, body)
+        statuses: list[str] = []
+
+        def capture(status: str, headers: list, exc_info: Any = None) -> Callable:
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        with self._lock:
+            result = self.app(environ, capture)
+            try:
+                chunks = list(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            if record and statuses and statuses[-1].startswith("2"):
+                self._append(environ, body)
+        return chunks
 
     def _append(self, environ: dict[str, Any], body: bytes) -> None:
         headers = {key[5:].replace("_", "-").title(): value for key, value in environ.items()
@@ -75,6 +100,27 @@ class RecordingMiddleware:
         entry = {"headers": headers, "method": environ["REQUEST_METHOD"],
                  "url": f"http://{environ.get('HTTP_HOST', 'localhost')}{uri}",
                  "body": base64.b64encode(body).decode("ascii"), "body_encoded": True}
-        with self._lock, open(self.path, "a", encoding="utf-8") as log:
+        with open(self.path, "a", encoding="utf-8") as log:
             log.write(json.dumps(entry) + "\n")
             self.recorded += 1
+
+
+def repair(path: str) -> int:
+    """Drop a torn tail (a line that is not JSON, as a crash or a full disk leaves it) so the
+    replay can run; returns how many lines were dropped. Everything before it is kept."""
+    with open(path, "rb") as log:
+        lines = log.read().split(b"\n")
+    good = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            json.loads(line)
+        except ValueError:
+            break
+        good.append(line)
+    dropped = sum(1 for line in lines if line.strip()) - len(good)
+    if dropped:
+        with open(path, "wb") as log:
+            log.write(b"".join(line + b"\n" for line in good))
+    return dropped

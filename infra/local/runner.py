@@ -19,6 +19,7 @@ import argparse
 import collections
 import datetime as dt
 import hashlib
+import json
 import os
 import signal
 import sys
@@ -115,6 +116,12 @@ class LocalStack:
         path = Path(os.environ["MOTO_RECORDER_FILEPATH"])
         if path.exists() and path.stat().st_size:
             import requests
+
+            from .recorder import repair
+            dropped = repair(str(path))
+            if dropped:
+                self.say(f"WARNING: {dropped} damaged line(s) at the end of {path} were dropped "
+                         "(the last requests before a crash); everything before them is restored")
             lines = sum(1 for _ in path.open())
             started = time.monotonic()
             self.recording.paused = True
@@ -155,6 +162,8 @@ class LocalStack:
         import app as app_module  # loaded by the factory; the handlers live there
         self.app_module = app_module
         server = factory.create_local_server(self.app, config, self.host, self.port)
+        server.server.daemon_threads = True
+        server.server.socket.listen(128)  # http.server's default backlog of 5 drops bursts
         self._serve(server.server, "api")
         self.say(f"HTTP API on http://{self.host}:{self.port}  (try /v1/services)")
 
@@ -193,6 +202,7 @@ class LocalStack:
         sqs = boto3.client("sqs", region_name=REGION)
         url = sqs.get_queue_url(QueueName=queue)["QueueUrl"]
         arn = f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{queue}"
+        redrive = self._redrive_target(sqs, url)
         while not self.stop_event.is_set():
             try:
                 messages = sqs.receive_message(
@@ -211,9 +221,34 @@ class LocalStack:
                 else:
                     fresh.append(m)
             if fresh:
-                self._invoke_sqs(sqs, url, arn, queue, fresh, handler)
+                self._invoke_sqs(sqs, url, arn, queue, fresh, handler, redrive)
 
-    def _invoke_sqs(self, sqs, url: str, arn: str, queue: str, messages: list[dict], handler) -> None:
+    @staticmethod
+    def _redrive_target(sqs, url: str) -> tuple[str, int] | None:
+        """``(dead-letter queue URL, maxReceiveCount)`` from the queue's redrive policy."""
+        policy = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["RedrivePolicy"]).get(
+            "Attributes", {}).get("RedrivePolicy")
+        if not policy:
+            return None
+        policy = json.loads(policy)
+        dlq_name = policy["deadLetterTargetArn"].rsplit(":", 1)[1]
+        return sqs.get_queue_url(QueueName=dlq_name)["QueueUrl"], int(policy["maxReceiveCount"])
+
+    def _dead_letter(self, sqs, url: str, queue: str, message: dict, redrive: tuple[str, int]) -> None:
+        """Move a message that failed ``maxReceiveCount`` times to the dead-letter queue, as SQS
+        does, but with recorded requests: moto's own move happens inside a receive, which is
+        not recorded, so after a restart the message would be back on the main queue."""
+        dlq_url, _ = redrive
+        attributes = {k: {"DataType": v["DataType"], "StringValue": v["StringValue"]}
+                      for k, v in message.get("MessageAttributes", {}).items() if "StringValue" in v}
+        sqs.send_message(QueueUrl=dlq_url, MessageBody=message["Body"],
+                         **({"MessageAttributes": attributes} if attributes else {}))
+        sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        self.ledger.remember(queue, message["Body"])
+        self.say(f"message {message['MessageId']} failed {redrive[1]} times: moved to the dead-letter queue")
+
+    def _invoke_sqs(self, sqs, url: str, arn: str, queue: str, messages: list[dict], handler,
+                    redrive: tuple[str, int] | None = None) -> None:
         event = {"Records": [{
             "messageId": m["MessageId"], "receiptHandle": m["ReceiptHandle"], "body": m["Body"],
             "attributes": m.get("Attributes", {}), "md5OfBody": m.get("MD5OfBody", ""),
@@ -225,11 +260,13 @@ class LocalStack:
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
         except Exception as exc:  # like Lambda: the whole batch returns to the queue
             self.say(f"handler for {queue} raised {exc!r}; batch left for retry")
-            return
+            failed = {m["MessageId"] for m in messages}
         for m in messages:
             if m["MessageId"] not in failed:
                 sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
                 self.ledger.remember(queue, m["Body"])
+            elif redrive and int(m.get("Attributes", {}).get("ApproximateReceiveCount", 0)) >= redrive[1]:
+                self._dead_letter(sqs, url, queue, m, redrive)
 
     def _every(self, seconds: int, handler, name: str) -> None:
         while not self.stop_event.wait(seconds):
@@ -298,9 +335,18 @@ def main(argv: list[str] | None = None) -> int:
     sys.path.insert(0, str(ROOT))
     stack = LocalStack(args.host, args.port, args.moto_port, data_dir, seed=not args.no_seed)
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    # Explicit handlers: a process started in the background of a script inherits SIGINT ignored.
+    # Before the stack is up, a signal interrupts the start; afterwards it asks for a clean stop.
+    def on_signal(*_: Any) -> None:
+        if not ready.is_set():
+            raise KeyboardInterrupt
+        stopping.set()
+    ready = threading.Event()
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     try:
         stack.start()
+        ready.set()
         while not stopping.wait(0.5):
             pass
     except KeyboardInterrupt:

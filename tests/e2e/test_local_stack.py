@@ -105,12 +105,34 @@ def test_submit_classify_stop_restart(stack):
     deadline = time.monotonic() + 15
     dead = []
     while time.monotonic() < deadline and not dead:
-        dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1).get("Messages", [])
-    assert dead and json.loads(dead[0]["Body"])["error"]["code"] == "BODY_NOT_JSON"
+        dead = sqs.receive_message(QueueUrl=dlq, WaitTimeSeconds=1, MessageAttributeNames=["All"]).get("Messages", [])
+    assert dead and dead[0]["Body"] == "{broken"
+    assert "BODY_NOT_JSON" in dead[0]["MessageAttributes"]["error_details"]["StringValue"]
 
-    # stop (Ctrl-C) and start again: the case and its history are still there
+    # a burst of 24 concurrent submissions, half sharing keys in pairs: every answer is a case
+    # that still exists, with the same content, after a restart
+    def submit(i):
+        headers = {"Idempotency-Key": f"e2e-burst-{i // 2:04d}"} if i % 4 < 2 else {}
+        r = requests.post(f"{stack.base}/v1/cases", json=valid_submission(item_code="HH-MZ-002"),
+                          headers=headers, timeout=30)
+        return i, r.status_code, r.json().get("case_no")
+    with concurrent.futures.ThreadPoolExecutor(24) as pool:
+        burst = list(pool.map(submit, range(24)))
+    assert all(status in (200, 201) for _, status, _ in burst), burst
+    for i, _, number in burst:
+        if i % 4 < 2:
+            assert number == dict((j, n) for j, _, n in burst)[i ^ 1]  # the pair shares one case
+    burst_numbers = {n for _, _, n in burst}
+
+    # stop (Ctrl-C), damage the last line of the recording as a crash would, start again
     stack.stop()
+    recording = stack.data_dir / "moto-recording.jsonl"
+    with recording.open("a") as f:
+        f.write('{"headers": {}, "method": "POST", "url": "http://127.0.0.1/", "bo')
     stack.start()
+    assert b"damaged line(s)" in stack.log.read_bytes()
+    for number in burst_numbers:
+        assert requests.get(f"{stack.base}/v1/cases/{number}", timeout=5).status_code == 200, number
     again = requests.get(f"{stack.base}/v1/cases/{case_no}", timeout=5).json()
     assert again["due_date"] == classified["due_date"]
     assert [h["step_name"] for h in again["history"]] == ["申请", "分类与时限计算"]
