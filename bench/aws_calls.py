@@ -53,6 +53,8 @@ import moto  # noqa: E402
 import pynamodb  # noqa: E402
 import pynamodb.connection.base as pynamodb_base  # noqa: E402
 
+from _common import git_commit  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 
 class CallCounter:
     """Counts API calls by ``service.Operation`` through botocore event hooks."""
@@ -234,17 +236,6 @@ def markdown_growth(stages: list[dict]) -> str:
         mark = "" if same else " ⚠ grows"
         lines.append(f"| {row['operation']}{mark} | " + " | ".join(str(c) for c in counts) + " |")
     return "\n".join(lines)
-
-
-def git_commit() -> str | None:
-    """The checked-out commit (``-dirty`` with local changes): the figures belong to it."""
-    import subprocess
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def main() -> int:

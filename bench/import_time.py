@@ -26,6 +26,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from _common import git_commit  # noqa: E402  (bench/ is on sys.path when run as a script)
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 RUNS = 7
@@ -95,17 +97,6 @@ def extra_modules(runs: list[dict[str, tuple[int, int]]], baseline: set[str]) ->
                      "self_ms": statistics.median(s[0] for s in samples) / 1000})
     rows.sort(key=lambda r: r["cumulative_ms"], reverse=True)
     return rows
-
-
-def git_commit() -> str | None:
-    """The checked-out commit (``-dirty`` with local changes): the figures belong to it."""
-    import subprocess
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def main() -> int:

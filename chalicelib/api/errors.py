@@ -24,7 +24,7 @@ JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    """A JSON response in UTF-8 (Chinese text readable as is, not ``\\uXXXX``-escaped)."""
+    """A JSON response in UTF-8: Chinese text readable as is, not as escape sequences."""
     return Response(body=json.dumps(body, ensure_ascii=False, separators=(",", ":")),
                     status_code=status, headers={**JSON_HEADERS, **(headers or {})})
 
