@@ -10,15 +10,15 @@ from typing import Any, Callable
 
 from .. import settings
 from .. import validation as schemas
-from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 from ..domain import cases as case_rules
 from ..domain.calendar import WorkingDayCalendar
 from ..domain.catalog import content_hash
 from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference,
                              ValidationFailed)
 from ..domain.people import id_number_valid, masked_person
-
 from ..logs import logger as log
+from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+
 _CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
 
 Clock = Callable[[], dt.datetime]
@@ -150,7 +150,7 @@ def _replay(stored: tuple[str, str], request_hash: str, cases) -> dict[str, Any]
     created; if that was lost, the stalled-intake sweep publishes it again."""
     case_no, stored_hash = stored
     if stored_hash != request_hash:
-        raise IdempotencyKeyReused(case_no=None)
+        raise IdempotencyKeyReused()
     found = cases.get(case_no)
     if not found:
         raise NotFound()
