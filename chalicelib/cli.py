@@ -42,6 +42,7 @@ def seed(directory: Path) -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; exit status 0 on success, 1 when the input had problems (printed)."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p_import = sub.add_parser("import-catalog")

@@ -84,6 +84,7 @@ class TimeLimit:
 
     @property
     def immediate(self) -> bool:
+        """A limit of 0: concluded on the spot (即办)."""
         return self.value == 0
 
     def text(self) -> str:
@@ -174,6 +175,7 @@ class Township(_Record):
 
     @property
     def office_hours(self) -> tuple[dt.time, dt.time]:
+        """``(open, close)`` in Asia/Shanghai local time; 08:30-17:30 when not set."""
         hours = self.record.get("office_hours") or {"open": "08:30", "close": "17:30"}
         return dt.time.fromisoformat(hours["open"]), dt.time.fromisoformat(hours["close"])
 

@@ -11,6 +11,11 @@ from ..domain.catalog import ServiceItem, Township
 
 
 class CatalogRepository(Protocol):
+    """Service items and township settings (implemented by ``adapters.catalog_repo``).
+    ``get_offer`` returns ``((item, version) | None, township | None)``; ``list_items`` a page and
+    an opaque cursor; ``existing_hashes`` ``{code: (content_hash, version)}``; ``put_items`` takes
+    ``(record, content_hash, version)`` rows."""
+
     def get_offer(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
                                                                       Township | None]: ...
     def list_items(self, *, category: str | None, level: str | None, limit: int,
@@ -39,6 +44,10 @@ class BatchCatalog:
 
 
 class CaseRepository(Protocol):
+    """Cases, their append-only history and idempotency records (``adapters.case_repo``).
+    Writes raise :class:`CaseNumberTaken`, :class:`IdempotencyHit`, :class:`WriteConflict` or
+    :class:`StaleCase` below; ``get`` returns ``(case, history)`` or None."""
+
     def create(self, case: dict[str, Any], first: HistoryEntry,
                idempotency: tuple[str, str] | None) -> None: ...
     def idempotency_record(self, scope_key: str) -> tuple[str, str] | None: ...
@@ -51,6 +60,8 @@ class CaseRepository(Protocol):
 
 
 class Publisher(Protocol):
+    """A queue: ``publish`` sends a dict as JSON, ``publish_raw`` a body as it is."""
+
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> None: ...
     def publish_raw(self, body: str, attributes: dict[str, str] | None = None) -> None: ...
 
