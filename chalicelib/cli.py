@@ -68,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     except DomainError as error:
         print(json.dumps(error.to_dict(), ensure_ascii=False, indent=1), file=sys.stderr)
         return 1
+    except OSError as error:  # a missing or unreadable file
+        print(f"cannot read {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
+    except Exception as error:  # no credentials, endpoint down: say so without a traceback
+        print(f"AWS error: {error}\n(for the local stack: make run, and export AWS_ENDPOINT_URL="
+              "http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1)",
+              file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -313,6 +313,8 @@ class LocalStack:
         self.say("ready. Ctrl-C stops everything; data is kept for the next start.")
 
     def stop(self) -> None:
+        if not self.servers:
+            return
         self.stop_event.set()
         for thread in self.threads:
             if thread.name not in ("moto", "api"):

@@ -230,3 +230,11 @@ def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues):
 def test_scheduled_handler_runs_through_chalice(client):
     assert client.lambda_.invoke("requeue_stalled_intake",
                                  client.events.generate_cw_event("Scheduled Event", "aws.events", {}, [])).payload == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+def test_a_wrong_content_type_gets_the_project_error_shape(client, content_type):
+    response = client.http.post("/v1/cases", headers={"Content-Type": content_type}, body="a=1&b=2")
+    assert response.status_code == 400
+    assert response.json_body["details"][0] == {"field": "(body)", "code": "BODY_NOT_JSON",
+                                                "message": "请求体必须是 UTF-8 编码的 JSON"}
