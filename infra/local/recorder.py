@@ -29,9 +29,10 @@ def operation_of(environ: dict[str, Any], body: bytes) -> str | None:
     target = environ.get("HTTP_X_AMZ_TARGET")
     if target:
         return target.rsplit(".", 1)[-1]
-    if b"Action=" in body[:200]:
-        action = parse_qs(body.decode("utf-8", "replace")).get("Action")
-        return action[0] if action else None
+    for text in (environ.get("QUERY_STRING", ""), body.decode("utf-8", "replace") if b"Action=" in body else ""):
+        action = parse_qs(text).get("Action")
+        if action:
+            return action[0]
     return None
 
 
@@ -122,8 +123,9 @@ def forget_tracked_instances(service: str) -> None:
 
 
 def repair(path: str) -> int:
-    """Drop a torn tail (a line that is not JSON, as a crash or a full disk leaves it) so the
-    replay can run; returns how many lines were dropped. Everything before it is kept."""
+    """Drop damaged lines (not a JSON request entry, as a crash or a full disk leaves them) so
+    the replay can run; returns how many were dropped. Every good line is kept, also after a
+    damaged one."""
     with open(path, "rb") as log:
         lines = log.read().split(b"\n")
     good = []
@@ -131,10 +133,11 @@ def repair(path: str) -> int:
         if not line.strip():
             continue
         try:
-            json.loads(line)
+            entry = json.loads(line)
         except ValueError:
-            break
-        good.append(line)
+            continue
+        if isinstance(entry, dict) and {"method", "url", "headers"} <= set(entry):
+            good.append(line)
     dropped = sum(1 for line in lines if line.strip()) - len(good)
     if dropped:
         with open(path, "wb") as log:

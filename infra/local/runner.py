@@ -120,8 +120,8 @@ class LocalStack:
             from .recorder import repair
             dropped = repair(str(path))
             if dropped:
-                self.say(f"WARNING: {dropped} damaged line(s) at the end of {path} were dropped "
-                         "(the last requests before a crash); everything before them is restored")
+                self.say(f"WARNING: {dropped} damaged line(s) of {path} were dropped (requests cut short "
+                         "by a crash); every other recorded request is restored")
             lines = sum(1 for _ in path.open())
             started = time.monotonic()
             self.recording.paused = True

@@ -42,12 +42,21 @@ def test_only_successful_writes_are_recorded(tmp_path):
     assert len(lines) == 1 and json.loads(lines[0])["headers"]["X-Amz-Target"] == "AmazonSQS.SendMessage"
 
 
-def test_a_torn_tail_is_dropped_and_the_rest_kept(tmp_path):
+def test_damaged_lines_are_dropped_and_every_good_line_kept(tmp_path):
     log = tmp_path / "rec.jsonl"
-    log.write_text('{"a": 1}\n{"b": 2}\n{"c": ')
-    assert repair(str(log)) == 1
-    assert log.read_text() == '{"a": 1}\n{"b": 2}\n'
+    good = [json.dumps({"method": "POST", "url": f"http://h/{i}", "headers": {}}) for i in range(3)]
+    log.write_text(f'{good[0]}\n{{"c": \n{good[1]}\n{{}}\n{good[2]}\n{{"torn')
+    assert repair(str(log)) == 3
+    assert log.read_text().splitlines() == good
     assert repair(str(log)) == 0
+
+
+def test_a_query_protocol_long_poll_is_recognised():
+    from infra.local.recorder import operation_of
+    env = environ(path="/")
+    env["QUERY_STRING"] = "Action=ReceiveMessage&WaitTimeSeconds=20"
+    assert operation_of(env, b"") == "ReceiveMessage"
+    assert operation_of(environ(), b"QueueUrl=" + b"x" * 300 + b"&Action=SendMessage") == "SendMessage"
 
 
 def test_moto_forgets_the_table_copies_of_transactions():
