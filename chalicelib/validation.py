@@ -74,7 +74,7 @@ MAX_DEPTH = 16
 
 
 def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH:
+    if level > MAX_DEPTH + 1:
         return level
     if isinstance(value, dict):
         return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
@@ -83,7 +83,11 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
-def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse a request body or queue message as JSON, refusing what would break later steps.
 
     Raises ValidationFailed with one ``(body)`` problem: BODY_TOO_LARGE (over ``max_bytes``),
@@ -95,11 +99,11 @@ def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES) -> Any:
         raise ValidationFailed("提交的内容过大", [FieldProblem("(body)", "BODY_TOO_LARGE",
                                                            f"内容不能超过 {max_bytes // 1024} KB")])
     try:
-        value = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also 5,000-digit ints
         raise ValidationFailed("请求内容不是有效的 JSON", [FieldProblem(
             "(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc
-    if _depth(value) > MAX_DEPTH:
+    if _depth(value) > max_depth:
         raise ValidationFailed("提交的内容层级过深", [FieldProblem("(body)", "BODY_TOO_DEEP", "嵌套层级过深")])
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")

@@ -20,12 +20,23 @@ cases waiting for intake classification  cases GSI ``pending_intake`` (sparse, 8
 """
 from __future__ import annotations
 
+import json
+
 from pynamodb.attributes import (BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute,
                                  TTLAttribute, UnicodeAttribute)
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .. import settings
+
+
+class Utf8JSONAttribute(JSONAttribute):
+    """JSON stored as UTF-8 text. PynamoDB's JSONAttribute writes every Chinese character as a
+    six-byte escape sequence instead of three UTF-8 bytes, which doubles items and can push a
+    case with a long form past DynamoDB's 400 KB item limit."""
+
+    def serialize(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False)
 
 
 class _Meta:
@@ -96,7 +107,7 @@ class CatalogEntryModel(Model):
     exercising_level = UnicodeAttribute(null=True)
     category_level = UnicodeAttribute(null=True)
     name = UnicodeAttribute()
-    doc = JSONAttribute()
+    doc = Utf8JSONAttribute()
     content_hash = UnicodeAttribute()
     version = NumberAttribute(default=1)
     updated_at = UnicodeAttribute()
@@ -134,9 +145,9 @@ class CaseModel(Model):
     township_code = UnicodeAttribute()
     channel = UnicodeAttribute()
     submitted_by = UnicodeAttribute()
-    applicant = JSONAttribute()
-    agent = JSONAttribute(null=True)
-    form = JSONAttribute(null=True)
+    applicant = Utf8JSONAttribute()
+    agent = Utf8JSONAttribute(null=True)
+    form = Utf8JSONAttribute(null=True)
     submitted_at = UnicodeAttribute()
     application_time = UnicodeAttribute()
     case_classes = ListAttribute(of=UnicodeAttribute, null=True)
@@ -169,7 +180,7 @@ class CaseHistoryModel(Model):
     action = UnicodeAttribute()
     opinion = UnicodeAttribute(default="")
     reason = UnicodeAttribute(default="")
-    data = JSONAttribute(null=True)
+    data = Utf8JSONAttribute(null=True)
 
 
 class IdempotencyModel(Model):

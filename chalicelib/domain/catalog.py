@@ -53,20 +53,29 @@ MAX_RECORD_BYTES = 100 * 1024
 
 def item_problems(record: dict[str, Any]) -> list[FieldProblem]:
     """Rules a schema cannot express, for one catalog record already valid against
-    ``schemas/catalog_item.json``: the promised limit (承诺时限) may not exceed the legal one
-    when both use one unit (服务承诺制: the promise is the shorter one), and the record must fit
+    ``schemas/catalog_item.json``: limits are whole numbers; the promised limit (承诺时限) may not
+    exceed the legal one (服务承诺制: the promise is the shorter one; a legal limit of 0, 即办,
+    admits only 0; across units a working day counts as 7/5 calendar days); the record must fit
     :data:`MAX_RECORD_BYTES`."""
     problems = []
     limits = (record.get("publicities") or {}).get("time_limit") or {}
     legal, promised = limits.get("legal"), limits.get("promised")
-    if legal and promised and legal["unit"] == promised["unit"] and legal["value"] and \
-            promised["value"] > legal["value"]:
+    for name, limit in (("legal", legal), ("promised", promised)):
+        if limit and type(limit["value"]) is not int:  # JSON Schema "integer" admits 5.0
+            problems.append(FieldProblem(f"publicities.time_limit.{name}.value", "FIELD_TYPE", "应为整数"))
+    if legal and promised and not problems and _in_calendar_days(promised) > _in_calendar_days(legal):
         problems.append(FieldProblem("publicities.time_limit.promised.value", "PROMISED_EXCEEDS_LEGAL",
                                      "承诺时限不得超过法定时限"))
     size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
     if size > MAX_RECORD_BYTES:
         problems.append(FieldProblem("(row)", "ROW_TOO_LARGE", f"该事项内容过长（{size // 1024} KB，上限 100 KB）"))
     return problems
+
+
+def _in_calendar_days(limit: dict[str, Any]) -> float:
+    """A limit as calendar days, counting a working day as 7/5 of a day (holidays ignored):
+    enough to compare a promise with a legal limit given in the other unit."""
+    return limit["value"] * (7 / 5 if limit["unit"] == WORKING_DAYS else 1)
 
 
 def content_hash(record: dict[str, Any]) -> str:

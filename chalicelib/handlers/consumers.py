@@ -14,8 +14,10 @@ from ..logs import logger
 from ..usecases import intake
 from ..usecases.ports import BatchCatalog
 
-#: SQS accepts up to 1 MiB; case submissions are far smaller (the API allows 64 KB).
-MAX_MESSAGE_BYTES = 256 * 1024
+#: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
+#: room for the envelope; SQS itself would accept 1 MiB.
+MAX_MESSAGE_BYTES = schemas.MAX_BODY_BYTES + 4 * 1024
+MAX_MESSAGE_DEPTH = schemas.MAX_DEPTH + 1
 
 
 def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, Any]:
@@ -36,7 +38,7 @@ def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, A
 
 def _classify_record(record, catalog) -> None:
     try:
-        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES)
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
         schemas.validate("intake_event", message)
     except DomainError as exc:
         logger.error("dropping malformed intake event", extra={"message_id": record.message_id,
@@ -59,7 +61,7 @@ def case_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 def _operator_record(record, catalog) -> None:
     try:
-        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES)
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
         schemas.validate("operator_intake_message", message)
         view, created = intake.submit_case(
             message["submission"], channel=CHANNEL_OPERATOR,

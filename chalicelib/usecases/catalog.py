@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -88,16 +87,14 @@ def records_from_guangan_csv(text: str) -> list[dict[str, Any]]:
 def records_from_file(name: str, data: bytes) -> list[dict[str, Any]]:
     """Parse an import file by extension: ``.json`` (a list of records) or ``.csv`` (Guang'an
     export shape). Raises ValidationFailed for an unreadable file."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ValidationFailed("文件不是 UTF-8 编码", [FieldProblem("file", "FILE_ENCODING", "请另存为 UTF-8")]) from exc
     if name.lower().endswith(".csv"):
-        return records_from_guangan_csv(text)
-    try:
-        records = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationFailed("文件不是有效的 JSON", [FieldProblem("file", "FILE_NOT_JSON", str(exc))]) from exc
+        try:
+            return records_from_guangan_csv(data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ValidationFailed("文件不是 UTF-8 编码", [FieldProblem("file", "FILE_ENCODING", "请另存为 UTF-8")]) from exc
+        except csv.Error as exc:
+            raise ValidationFailed("CSV 文件格式有误", [FieldProblem("file", "FILE_NOT_CSV", str(exc)[:200])]) from exc
+    records = schemas.parse_json(data.removeprefix(b"\xef\xbb\xbf"), max_bytes=64 * 1024 * 1024, max_depth=32)
     if not isinstance(records, list):
         raise ValidationFailed("JSON 文件应为事项列表", [FieldProblem("file", "FIELD_TYPE", "应为列表")])
     return records

@@ -238,3 +238,12 @@ def test_a_wrong_content_type_gets_the_project_error_shape(client, content_type)
     assert response.status_code == 400
     assert response.json_body["details"][0] == {"field": "(body)", "code": "BODY_NOT_JSON",
                                                 "message": "请求体必须是 UTF-8 编码的 JSON"}
+
+
+def test_chinese_is_stored_as_utf8_not_escaped(client):
+    # a form near the 64 KB body limit fits DynamoDB's 400 KB item limit only if not escaped
+    form = {"情况说明": "𠀀" * 15000}
+    response = post(client, valid_submission(form=form))
+    assert response.status_code == 201, response.body
+    stored = cases_in_table()[0]
+    assert "𠀀" in stored["form"]["S"] and "\\u" not in stored["form"]["S"]

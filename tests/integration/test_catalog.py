@@ -192,3 +192,34 @@ def test_an_existing_local_table_gains_new_indexes(aws):
     ensure_resources(boto3.session.Session(region_name="us-east-1"), template)
     indexes = {i["IndexName"] for i in ddb.describe_table(TableName=props["TableName"])["Table"]["GlobalSecondaryIndexes"]}
     assert indexes == {i["IndexName"] for i in props["GlobalSecondaryIndexes"]}
+
+
+@pytest.mark.parametrize("legal,promised", [
+    ({"value": 1, "unit": "calendar_days"}, {"value": 1000, "unit": "working_days"}),
+    ({"value": 0, "unit": "working_days"}, {"value": 5, "unit": "working_days"}),
+    ({"value": 20, "unit": "working_days"}, {"value": 5.0, "unit": "working_days"}),
+])
+def test_promises_are_checked_across_units_and_types(seeded, legal, promised):
+    record = json.loads((SEED / "catalog_items.json").read_text(encoding="utf-8"))[0]
+    record["code"] = "HH-ODD-001"
+    record["publicities"]["time_limit"] = {"legal": legal, "promised": promised}
+    report = catalog_uc.import_catalog([record], container.catalog())
+    assert report.errors and not report.created
+
+
+@pytest.mark.parametrize("data", [b"[" * 100000, b"[" + b"9" * 5000 + b"]", b'[{"name": "\\ud800"}]',
+                                  b"\xef\xbb\xbf[1"])
+def test_unreadable_json_files_give_a_report_not_a_traceback(data):
+    with pytest.raises(Exception) as caught:
+        catalog_uc.records_from_file("items.json", data)
+    assert caught.value.details[0].path == "(body)"
+
+
+def test_a_json_file_with_a_bom_is_read():
+    assert catalog_uc.records_from_file("items.json", b"\xef\xbb\xbf[]") == []
+
+
+def test_a_broken_csv_gives_a_report():
+    with pytest.raises(Exception) as caught:
+        catalog_uc.records_from_file("items.csv", b"department,main_item,name,itemCode,taskType,areaCode\r" + b"x" * 10)
+    assert caught.value.code == "VALIDATION_FAILED"
