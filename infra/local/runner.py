@@ -110,11 +110,10 @@ class LocalStack:
 
         self.recording = RecordingMiddleware(DomainDispatcherApplication(create_backend_app),
                                              os.environ["MOTO_RECORDER_FILEPATH"])
-        server = make_server("127.0.0.1", self.moto_port, self.recording, threaded=True,
-                             request_handler=MotoRequestHandler)
-        self._serve(server, "moto")
         path = Path(os.environ["MOTO_RECORDER_FILEPATH"])
         if path.exists() and path.stat().st_size:
+            # Replay through a private port (moto's state lives in this process, not in the
+            # server), so that no client request arrives, unrecorded, while the replay runs.
             import requests
 
             from .recorder import repair
@@ -124,13 +123,20 @@ class LocalStack:
                          "by a crash); every other recorded request is restored")
             lines = sum(1 for _ in path.open())
             started = time.monotonic()
+            private = make_server("127.0.0.1", 0, self.recording, threaded=True, request_handler=MotoRequestHandler)
+            threading.Thread(target=private.serve_forever, daemon=True).start()
             self.recording.paused = True
             try:
-                requests.post(f"http://127.0.0.1:{self.moto_port}/moto-api/recorder/replay-recording",
-                              timeout=600).raise_for_status()
+                requests.post(f"http://127.0.0.1:{private.server_port}/moto-api/recorder/replay-recording",
+                              timeout=3600).raise_for_status()
             finally:
                 self.recording.paused = False
+                private.shutdown()
+                private.server_close()
             self.say(f"restored {lines} recorded requests in {time.monotonic() - started:.1f} s")
+        server = make_server("127.0.0.1", self.moto_port, self.recording, threaded=True,
+                             request_handler=MotoRequestHandler)
+        self._serve(server, "moto")
         self.say(f"moto server on http://127.0.0.1:{self.moto_port} (state in {path})")
 
     def _serve(self, server, name: str) -> None:
