@@ -79,6 +79,22 @@ class ConsumedLedger:
             f.write(self.digest(queue, body) + "\n")
 
 
+def _masked_access_log(handler: Any) -> Any:
+    """The local API's request handler (a class, or Chalice's ``functools.partial`` of one) with
+    ID and phone numbers masked in its access log: a path such as /v1/cases/<an ID number typed
+    by mistake> must not land in clear."""
+    import functools
+
+    from chalicelib.domain.people import mask_text
+    if isinstance(handler, functools.partial):
+        return functools.partial(_masked_access_log(handler.func), *handler.args, **handler.keywords)
+
+    class MaskedHandler(handler):
+        def log_message(self, format: str, *args: Any) -> None:
+            super().log_message("%s", mask_text(format % args))
+    return MaskedHandler
+
+
 class LocalStack:
     """Owns the servers and worker threads of one ``make run``."""
 
@@ -169,6 +185,7 @@ class LocalStack:
         self.app_module = app_module
         server = factory.create_local_server(self.app, config, self.host, self.port)
         server.server.daemon_threads = True
+        server.server.RequestHandlerClass = _masked_access_log(server.server.RequestHandlerClass)
         server.server.socket.listen(128)  # http.server's default backlog of 5 drops bursts
         self._serve(server.server, "api")
         self.say(f"HTTP API on http://{self.host}:{self.port}  (try /v1/services)")

@@ -124,6 +124,11 @@ def test_submit_classify_stop_restart(stack):
             assert number == dict((j, n) for j, _, n in burst)[i ^ 1]  # the pair shares one case
     burst_numbers = {n for _, _, n in burst}
 
+    # personal data typed into a URL does not reach the access log in clear
+    requests.get(f"{stack.base}/v1/cases/431224195001011234", timeout=5)
+    time.sleep(0.2)
+    assert b"431224195001011234" not in stack.log.read_bytes()
+
     # stop (Ctrl-C), damage the last line of the recording as a crash would, start again
     stack.stop()
     recording = stack.data_dir / "moto-recording.jsonl"
