@@ -75,7 +75,9 @@ class DynamoCaseRepository:
             reasons = _reasons(exc)
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise CaseNumberTaken(case["case_no"]) from exc
-            if "TransactionConflict" in reasons or "TransactionConflict" in str(exc.cause):
+            if ("TransactionConflict" in reasons or "TransactionConflict" in str(exc.cause)
+                    or (idempotency and reasons[2:3] == ["ConditionalCheckFailed"])):
+                # a twin holds the key but its record is not readable yet: look again shortly
                 raise WriteConflict(case["case_no"]) from exc
             raise
 

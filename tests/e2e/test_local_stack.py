@@ -85,7 +85,9 @@ def test_submit_classify_stop_restart(stack):
     assert classified["case_classes"] == ["promised"]
     assert time.monotonic() - started < 15
 
-    # a double tap over real HTTP, concurrently, yields the same case
+    # a double tap over real HTTP, concurrently, yields the same case (concurrency is tested
+    # here, against the serialised moto server: in-process mock_aws is not thread-safe for
+    # transactions, a failed one restores a stale copy of the table over a concurrent commit)
     def tap(_):
         return requests.post(f"{stack.base}/v1/cases", json=valid_submission(item_code="HH-MZ-003"),
                              headers={"Idempotency-Key": "e2e-double-tap-02"}, timeout=10).json()["case_no"]
