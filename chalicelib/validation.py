@@ -73,14 +73,14 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_DEPTH = 16
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_DEPTH + 1:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+def _too_deep(value: Any, limit: int) -> bool:
+    """True when containers nest more than ``limit`` levels (stops looking past the limit)."""
+    if not isinstance(value, (dict, list)):
+        return False
+    if limit == 0:
+        return True
+    children = value.values() if isinstance(value, dict) else value
+    return any(_too_deep(child, limit - 1) for child in children)
 
 
 def _no_constant(name: str) -> Any:
@@ -103,7 +103,7 @@ def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_dep
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also 5,000-digit ints
         raise ValidationFailed("请求内容不是有效的 JSON", [FieldProblem(
             "(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc
-    if _depth(value) > max_depth:
+    if _too_deep(value, max_depth):
         raise ValidationFailed("提交的内容层级过深", [FieldProblem("(body)", "BODY_TOO_DEEP", "嵌套层级过深")])
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")

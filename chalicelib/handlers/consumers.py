@@ -79,7 +79,11 @@ def _dead_letter(record, error: dict[str, Any]) -> None:
     """Move a permanently invalid message to the operator DLQ unchanged (the same shape as a
     message the redrive policy moves there), with the error in message attributes."""
     logger.error("operator intake message rejected", extra={"message_id": record.message_id, "error": error})
-    details = json.dumps(error.get("details", []), ensure_ascii=False)[:2000]
+    problems = list(error.get("details", []))
+    details = json.dumps(problems, ensure_ascii=False)
+    while len(details) > 2000:  # attribute size: drop whole problems, keep valid JSON
+        problems.pop()
+        details = json.dumps(problems, ensure_ascii=False)
     container.operator_dead_letters().publish_raw(record.body, attributes={
         "error_code": error.get("code", "INVALID"), "error_message": error.get("message", ""),
         "error_details": details, "original_message_id": record.message_id})

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Iterable, Protocol
 
-from ..domain.calendar import WorkingDayCalendar  # noqa: F401  (re-exported for type hints)
 from ..domain.cases import Classification, HistoryEntry
 from ..domain.catalog import ServiceItem, Township
 

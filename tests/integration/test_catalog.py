@@ -207,7 +207,7 @@ def test_promises_are_checked_across_units_and_types(seeded, legal, promised):
     assert report.errors and not report.created
 
 
-@pytest.mark.parametrize("data", [b"[" * 100000, b"[" + b"9" * 5000 + b"]", b'[{"name": "\\ud800"}]',
+@pytest.mark.parametrize("data", [b"[" * 100000, b"[" * 40 + b"]" * 40, b"[" + b"9" * 5000 + b"]", b'[{"name": "\\ud800"}]',
                                   b"\xef\xbb\xbf[1"])
 def test_unreadable_json_files_give_a_report_not_a_traceback(data):
     with pytest.raises(Exception) as caught:
