@@ -41,10 +41,75 @@ def calendar():
     return WorkingDayCalendar()
 
 
+@functools.lru_cache(maxsize=None)
+def tokens():
+    """Access tokens (JWT HS256, key from Secrets Manager)."""
+    from .adapters import secrets
+    from .adapters.tokens import JwtTokens
+    return JwtTokens(secrets.token_key)
+
+
+@functools.lru_cache(maxsize=None)
+def identity():
+    """Accounts, sessions, login codes, agent appointments and consents (DynamoDB)."""
+    from .adapters.identity_repo import DynamoIdentityRepository
+    return DynamoIdentityRepository()
+
+
+@functools.lru_cache(maxsize=None)
+def audit_log():
+    """The append-only audit table."""
+    from .adapters.audit_repo import DynamoAuditLog
+    return DynamoAuditLog()
+
+
+def id_keys():
+    """``id_number -> keyed hash`` under the pepper from Secrets Manager."""
+    from .adapters import secrets
+    from .domain.people import id_key
+
+    def key(id_number: str) -> str:
+        return id_key(secrets.id_pepper(), id_number)
+    return key
+
+
+@functools.lru_cache(maxsize=None)
+def wechat():
+    """code2Session: WeChat's API in a cloud stage, the local stand-in in ``local``."""
+    from .adapters import wechat as wx
+    return wx.LocalWeChat() if settings.STAGE == "local" else wx.WeChatApi()
+
+
+@functools.lru_cache(maxsize=None)
+def passwords():
+    """The staff password hasher (argon2id)."""
+    from .adapters.passwords import Argon2Passwords
+    return Argon2Passwords()
+
+
+@functools.lru_cache(maxsize=None)
+def operator_gate():
+    """Operator accounts, keys, nonces and rate counters (signed operator API)."""
+    from .adapters.operator_repo import DynamoOperatorGate
+    return DynamoOperatorGate()
+
+
+@functools.lru_cache(maxsize=None)
+def webhook_publisher():
+    """Publisher to the operator webhook delivery queue."""
+    from .adapters.queues import SqsPublisher
+    return SqsPublisher(settings.WEBHOOK_QUEUE)
+
+
+_CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendar, tokens, identity, audit_log,
+           wechat, passwords, operator_gate, webhook_publisher)
+
+
 def reset() -> None:
     """Forget every cached adapter (tests that switch AWS stand-ins)."""
-    for fn in (catalog, cases, intake_publisher, operator_dead_letters, calendar):
+    for fn in _CACHED:
         fn.cache_clear()
-    from .adapters import aws, queues
+    from .adapters import aws, queues, secrets
     aws.reset_clients()
+    secrets.reset()
     queues.queue_url.cache_clear()

@@ -9,10 +9,40 @@ import os
 
 CATALOG_TABLE = os.environ.get("BIANMIN_CATALOG_TABLE", "bianmin-catalog")
 CASES_TABLE = os.environ.get("BIANMIN_CASES_TABLE", "bianmin-cases")
+IDENTITY_TABLE = os.environ.get("BIANMIN_IDENTITY_TABLE", "bianmin-identity")
+AUDIT_TABLE = os.environ.get("BIANMIN_AUDIT_TABLE", "bianmin-audit")
 
 CASE_INTAKE_QUEUE = "bianmin-case-intake"
 OPERATOR_INTAKE_QUEUE = "bianmin-operator-intake"
 OPERATOR_INTAKE_DLQ = "bianmin-operator-intake-dlq"
+WEBHOOK_QUEUE = "bianmin-webhooks"
+WEBHOOK_DLQ = "bianmin-webhooks-dlq"
+#: Deliveries a webhook gets before SQS moves it to the dead-letter queue (the queue's
+#: ``maxReceiveCount`` in infra/resources.json; a test checks they agree).
+WEBHOOK_MAX_ATTEMPTS = 6
+
+#: Secrets Manager names (infra/resources.json creates them).
+TOKEN_KEY_SECRET = "bianmin/token-key"
+ID_PEPPER_SECRET = "bianmin/id-pepper"
+WECHAT_SECRET = "bianmin/wechat"
+OPERATOR_KEY_SECRET_PREFIX = "bianmin/operator-key/"
+OPERATOR_WEBHOOK_SECRET_PREFIX = "bianmin/operator-webhook/"
+
+#: "local" (make run, tests: the WeChat stand-in, plain-HTTP webhooks to loopback) or a cloud stage.
+STAGE = os.environ.get("BIANMIN_STAGE", "local")
+
+#: Lifetimes (seconds): access tokens, refresh sessions, WeChat login codes (5 min at WeChat).
+ACCESS_TOKEN_SECONDS = int(os.environ.get("BIANMIN_ACCESS_TOKEN_SECONDS", "900"))
+REFRESH_SESSION_SECONDS = 30 * 24 * 3600
+LOGIN_CODE_SECONDS = 300
+
+#: Staff password login: this many failures within the window lock the account for the window.
+STAFF_MAX_FAILED_LOGINS = 5
+STAFF_LOCKOUT_SECONDS = 15 * 60
+
+#: Operator API: accepted clock skew (seconds, each way) and default requests per minute.
+OPERATOR_SIGNATURE_WINDOW_SECONDS = 300
+OPERATOR_RATE_LIMIT_PER_MINUTE = 120
 
 #: Township used for the staff/phone publicities when a request names none.
 DEFAULT_TOWNSHIP = os.environ.get("BIANMIN_DEFAULT_TOWNSHIP", "431224100")

@@ -16,6 +16,8 @@ case by number (+ its history)         cases: Query pk="CASE#<no>"
 idempotency key -> case                cases: GetItem pk="IDEMP#<scope>#<key>", sk="IDEMP"
 cases waiting for intake classification  cases GSI ``pending_intake`` (sparse, 8 shards):
                                        intake_shard, submitted_at < cutoff
+a villager's cases                     cases GSI ``by_applicant``: applicant_key, submitted_at
+cases an agent filed                   cases GSI ``by_agent``: agent_subject, submitted_at
 =====================================  ===============================================
 """
 from __future__ import annotations
@@ -129,6 +131,28 @@ class PendingIntakeIndex(GlobalSecondaryIndex):
     submitted_at = UnicodeAttribute(range_key=True)
 
 
+class ApplicantIndex(GlobalSecondaryIndex):
+    """A villager's cases, by the keyed hash of the applicant's resident ID, newest last."""
+
+    class Meta:
+        index_name = "by_applicant"
+        projection = AllProjection()
+
+    applicant_key = UnicodeAttribute(hash_key=True)
+    submitted_at = UnicodeAttribute(range_key=True)
+
+
+class AgentIndex(GlobalSecondaryIndex):
+    """Cases a village agent filed, newest last."""
+
+    class Meta:
+        index_name = "by_agent"
+        projection = AllProjection()
+
+    agent_subject = UnicodeAttribute(hash_key=True)
+    submitted_at = UnicodeAttribute(range_key=True)
+
+
 class CaseModel(Model):
     """The case item: pk="CASE#<case_no>", sk="CASE". Times are UTC ISO-8601."""
 
@@ -160,8 +184,18 @@ class CaseModel(Model):
     intake_shard = UnicodeAttribute(null=True)
     history_count = NumberAttribute()
     version = NumberAttribute()
+    # who may see it (domain.access.CaseAccess)
+    applicant_key = UnicodeAttribute(null=True)
+    village_code = UnicodeAttribute(null=True)
+    filed_by = UnicodeAttribute(null=True)
+    agent_subject = UnicodeAttribute(null=True)
+    operator_id = UnicodeAttribute(null=True)
+    station_id = UnicodeAttribute(null=True)
+    forwarded_departments = ListAttribute(of=UnicodeAttribute, null=True)
 
     pending_intake = PendingIntakeIndex()
+    by_applicant = ApplicantIndex()
+    by_agent = AgentIndex()
 
 
 class CaseHistoryModel(Model):
@@ -196,3 +230,186 @@ class IdempotencyModel(Model):
     request_hash = UnicodeAttribute()
     created_at = UnicodeAttribute()
     expires_at = TTLAttribute()
+
+
+# --- identity table (bianmin-identity): accounts, sessions, consents ------------------------
+#
+# =====================================  ===============================================
+# pattern                                key / index
+# =====================================  ===============================================
+# user profile                           pk="USER#<subject>", sk="PROFILE"
+# mini-program user by WeChat openid     pk="WX#<openid>", sk="WX" -> subject
+# account bound to a resident ID         pk="IDKEY#<id_key>", sk="BINDING" -> subject
+# village agent appointment              pk="IDKEY#<id_key>", sk="AGENT"
+# staff account by user name             pk="STAFF#<username>", sk="STAFF"
+# refresh session                        pk="SESSION#<sid>", sk="SESSION" (TTL)
+# used WeChat login code                 pk="WXCODE#<sha256>", sk="WXCODE" (TTL)
+# a villager's consents                  pk="CONSENT#<applicant_key>", sk="C#<consent_id>"
+# consents given to an agent             GSI ``consents_by_agent``: agent_subject, granted_at
+# =====================================  ===============================================
+
+
+class _IdentityMeta(_Meta):
+    table_name = settings.IDENTITY_TABLE
+
+
+class UserModel(Model):
+    """A mini-program user (villager, and village agent once appointed). Stores the minimum:
+    the keyed hash of the bound resident ID and masked name and ID for display."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    subject = UnicodeAttribute()
+    openid = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    id_key = UnicodeAttribute(null=True)
+    name_masked = UnicodeAttribute(null=True)
+    id_masked = UnicodeAttribute(null=True)
+    bound_at = UnicodeAttribute(null=True)
+
+
+class LinkModel(Model):
+    """A unique link to a subject: ``WX#<openid>`` or ``IDKEY#<id_key>`` / ``BINDING``."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    subject = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class AgentAppointmentModel(Model):
+    """A village agent appointed by an administrator, keyed by the agent's resident ID hash;
+    the account that binds that ID gets the village-agent role for ``villages``."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    name = UnicodeAttribute()
+    township_code = UnicodeAttribute()
+    villages = ListAttribute(of=UnicodeAttribute)
+    active = BooleanAttribute(default=True)
+    appointed_by = UnicodeAttribute()
+    appointed_at = UnicodeAttribute()
+
+
+class StaffAccountModel(Model):
+    """A staff account created by an administrator; ``password_hash`` is argon2id."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    username = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    display_name = UnicodeAttribute()
+    roles = ListAttribute(of=UnicodeAttribute)
+    township_codes = ListAttribute(of=UnicodeAttribute, null=True)
+    department = UnicodeAttribute(null=True)
+    password_hash = UnicodeAttribute()
+    disabled = BooleanAttribute(default=False)
+    failed_logins = NumberAttribute(default=0)
+    failure_window_start = NumberAttribute(default=0)
+    created_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+
+
+class SessionModel(Model):
+    """A login session: the SHA-256 of the current refresh secret (rotated on every refresh,
+    the previous one kept to detect reuse) and, for WeChat logins, the session key, which
+    never leaves the server. TTL removes it after ``settings.REFRESH_SESSION_SECONDS``."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    subject = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    refresh_hash = UnicodeAttribute()
+    previous_hash = UnicodeAttribute(null=True)
+    wechat_session_key = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    rotated_at = UnicodeAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute()
+
+
+class LoginCodeModel(Model):
+    """A WeChat login code already exchanged (hash only); a second use is refused."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    used_at = UnicodeAttribute()
+    expires_at = TTLAttribute()
+
+
+class ConsentsByAgentIndex(GlobalSecondaryIndex):
+    """Consents given to one agent, newest last."""
+
+    class Meta:
+        index_name = "consents_by_agent"
+        projection = AllProjection()
+
+    agent_subject = UnicodeAttribute(hash_key=True)
+    granted_at = UnicodeAttribute(range_key=True)
+
+
+class ConsentModel(Model):
+    """A villager's consent to a village agent (``domain.access.Consent``). Revoking sets
+    ``revoked_at``; nothing is deleted."""
+
+    class Meta(_IdentityMeta):
+        pass
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    consent_id = UnicodeAttribute()
+    applicant_key = UnicodeAttribute()
+    applicant_name_masked = UnicodeAttribute(null=True)
+    agent_subject = UnicodeAttribute()
+    agent_name = UnicodeAttribute(null=True)
+    scope = UnicodeAttribute()
+    case_no = UnicodeAttribute(null=True)
+    granted_at = UnicodeAttribute()
+    valid_from = UnicodeAttribute()
+    valid_until = UnicodeAttribute(null=True)
+    revoked_at = UnicodeAttribute(null=True)
+    granted_by = UnicodeAttribute()
+
+    by_agent = ConsentsByAgentIndex()
+
+
+# --- audit table (bianmin-audit): append-only ------------------------------------------------
+# pk="CASE#<case_no>" (everything about one case) or "SUBJECT#<subject>" (an account),
+# sk="<UTC ISO time>#<random>". Written with a does-not-exist condition; the Lambda role may
+# PutItem and Query it, never UpdateItem or DeleteItem (.chalice/policy-prod.json).
+
+
+class AuditModel(Model):
+    """One audit record: who (actor, roles), what (action, target, detail), when (UTC), from
+    where (origin: IP, user agent, request id, channel). No personal data in clear."""
+
+    class Meta(_Meta):
+        table_name = settings.AUDIT_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    at = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    roles = ListAttribute(of=UnicodeAttribute)
+    action = UnicodeAttribute()
+    target = UnicodeAttribute()
+    origin = Utf8JSONAttribute()
+    detail = Utf8JSONAttribute(null=True)

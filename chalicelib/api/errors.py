@@ -12,13 +12,14 @@ from typing import Any, Callable
 
 from chalice import Response
 
+from ..domain.access import Forbidden, TooManyRequests, Unauthenticated
 from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound,
                              UnknownReference, ValidationFailed)
 from ..logs import logger
 from ..validation import parse_json
 
-_STATUS = {ValidationFailed: 400, NotFound: 404, Conflict: 409, UnknownReference: 422,
-           IdempotencyKeyReused: 422}
+_STATUS = {ValidationFailed: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
+           UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
@@ -32,7 +33,12 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 def error_response(error: DomainError) -> Response:
     """The JSON error response for a domain error."""
     status = next((s for cls, s in _STATUS.items() if isinstance(error, cls)), 400)
-    return json_response(error.to_dict(), status)
+    headers = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="bianmin"'
+    if status == 429 and error.context.get("retry_after"):
+        headers["Retry-After"] = str(error.context["retry_after"])
+    return json_response(error.to_dict(), status, headers)
 
 
 def api_view(view: Callable[..., Any]) -> Callable[..., Any]:

@@ -32,7 +32,9 @@ class DomainError(Exception):
     message = "请求无法处理"
 
     def __init__(self, message: str | None = None, details: list[FieldProblem] | None = None,
-                 **context: Any) -> None:
+                 code: str | None = None, **context: Any) -> None:
+        """``code`` refines the class's code (e.g. ``TOKEN_EXPIRED`` for an Unauthenticated)."""
+        self.code = code or self.code
         self.message = message or self.message
         self.details = list(details or [])
         self.context = context

@@ -8,6 +8,8 @@ Resource types that have no local meaning (alarms, function patches) are listed 
 from __future__ import annotations
 
 import json
+import secrets
+import string
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +110,31 @@ def _bucket(s3, props: dict[str, Any]) -> bool:
     return True
 
 
+def _generated(spec: dict[str, Any]) -> str:
+    """The value CloudFormation's ``GenerateSecretString`` would produce (letters and digits)."""
+    alphabet = string.ascii_letters + string.digits
+    value = "".join(secrets.choice(alphabet) for _ in range(int(spec.get("PasswordLength", 32))))
+    if "SecretStringTemplate" in spec:
+        document = json.loads(spec["SecretStringTemplate"])
+        document[spec["GenerateStringKey"]] = value
+        return json.dumps(document)
+    return value
+
+
+def _secret(sm, props: dict[str, Any]) -> bool:
+    try:
+        sm.describe_secret(SecretId=props["Name"])
+        return False
+    except sm.exceptions.ResourceNotFoundException:
+        pass
+    value = props.get("SecretString") or _generated(props.get("GenerateSecretString", {}))
+    sm.create_secret(Name=props["Name"], Description=props.get("Description", ""), SecretString=value)
+    return True
+
+
 def ensure_resources(session, template: dict[str, Any] | None = None, *,
                      account_id: str = "123456789012") -> dict[str, list[str]]:
-    """Create every table, queue and bucket of the template that does not exist yet.
+    """Create every table, queue, bucket and secret of the template that does not exist yet.
 
     ``session`` is a boto3 Session (or anything with ``.client(name)``) pointing at the local
     stack. Returns ``{"created": [...], "existing": [...], "skipped": [...]}`` of logical ids.
@@ -120,6 +144,7 @@ def ensure_resources(session, template: dict[str, Any] | None = None, *,
     region = session.region_name if hasattr(session, "region_name") else "us-east-1"
     resolve = Resolver(account_id, region)
     ddb, sqs, s3 = session.client("dynamodb"), session.client("sqs"), session.client("s3")
+    sm = session.client("secretsmanager")
     report: dict[str, list[str]] = {"created": [], "existing": [], "skipped": []}
 
     def mark(logical: str, created: bool) -> None:
@@ -142,6 +167,8 @@ def ensure_resources(session, template: dict[str, Any] | None = None, *,
             props = resolve(resource["Properties"])
             resolve.values[logical] = props["BucketName"]
             mark(logical, _bucket(s3, props))
+        elif kind == "AWS::SecretsManager::Secret":
+            mark(logical, _secret(sm, resolve(resource["Properties"])))
         else:
             report["skipped"].append(logical)
     return report
