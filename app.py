@@ -3,12 +3,18 @@ from chalice import Chalice, Rate
 
 from chalicelib import settings
 from chalicelib.api.cases import bp as cases_bp
+from chalicelib.api.operator import bp as operator_bp
+from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
+from chalicelib.api.security import bp as security_bp
 from chalicelib.handlers import consumers
 
 app = Chalice(app_name="bianmin")
+app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
 app.register_blueprint(public_bp)
 app.register_blueprint(cases_bp)
+app.register_blueprint(operator_bp)
+app.register_blueprint(operators_admin_bp)
 
 
 @app.on_sqs_message(queue=settings.CASE_INTAKE_QUEUE, batch_size=10)

@@ -71,7 +71,8 @@ class Queues:
 
     def receive(self, name, max_messages=10):
         return self.sqs.receive_message(QueueUrl=self.url(name), MaxNumberOfMessages=max_messages,
-                                        WaitTimeSeconds=0).get("Messages", [])
+                                        WaitTimeSeconds=0, MessageAttributeNames=["All"],
+                                        AttributeNames=["All"]).get("Messages", [])
 
     def take_all(self, name):
         """Every message currently visible, with its attributes (and delete them)."""
@@ -89,9 +90,13 @@ class Queues:
         """Every message body currently visible, parsed (and delete them)."""
         return [json.loads(m["Body"]) for m in self.take_all(name)]
 
-    def send(self, name, body):
-        self.sqs.send_message(QueueUrl=self.url(name),
-                              MessageBody=body if isinstance(body, str) else json.dumps(body, ensure_ascii=False))
+    def send(self, name, body, attributes=None):
+        """Send ``body`` (a str as is, else JSON); ``attributes`` become string message attributes."""
+        kwargs = {}
+        if attributes:
+            kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()}
+        return self.sqs.send_message(QueueUrl=self.url(name), **kwargs,
+                                     MessageBody=body if isinstance(body, str) else json.dumps(body, ensure_ascii=False))
 
     def deliver(self, name, handler_name):
         """Invoke ``handler_name`` with what is on ``name``; delete what it did not report as
@@ -103,8 +108,12 @@ class Queues:
                 return responses
             event = self.client.events.generate_sqs_event(
                 message_bodies=[m["Body"] for m in batch], queue_name=name)
-            for record, message in zip(event["Records"], batch):
+            for record, message in zip(event["Records"], batch):  # what Lambda's event carries
                 record["messageId"] = message["MessageId"]
+                record["attributes"].update(message.get("Attributes", {}))
+                record["messageAttributes"] = {
+                    k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"], "stringListValues": [],
+                        "binaryListValues": []} for k, v in message.get("MessageAttributes", {}).items()}
             result = self.client.lambda_.invoke(handler_name, event).payload or {}
             responses.append(result)
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}

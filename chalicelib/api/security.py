@@ -105,8 +105,12 @@ def endpoint(blueprint: Blueprint, path: str, *, methods: Iterable[str] = ("GET"
                 from ..usecases import operators
                 origin = origin_of(request, "operator_api")
                 event = request.to_original_event()
+                # API Gateway's ``path`` is the path under the stage; Chalice's local server and
+                # test client only set ``requestContext.path``; ``request.path`` is the route
+                # template (``/v1/x/{id}``), never what the operator signed.
+                path = event.get("path") or (event.get("requestContext") or {}).get("path") or request.path
                 principal = operators.authenticate(
-                    method=request.method, path=event.get("path") or request.path,
+                    method=request.method, path=path,
                     query=event.get("multiValueQueryStringParameters") or {},
                     headers=dict(request.headers or {}), body=request.raw_body or b"",
                     gate=container.operator_gate())

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .. import container
+from .. import container, settings
 from .. import validation as schemas
-from ..domain.cases import CHANNEL_OPERATOR
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import intake
+from ..usecases import intake, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -60,19 +59,20 @@ def case_intake(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 
 
 def _operator_record(record, catalog) -> None:
+    """A signed operator message (``usecases.operators.file_case_message``); any domain error
+    (unsigned, forged, replayed, bad shape, unknown item) sends it to the DLQ unchanged."""
+    attributes = {name: (value.string_value or "") for name, value in record.message_attributes.items()}
     try:
-        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
-        schemas.validate("operator_intake_message", message)
-        view, created = intake.submit_case(
-            message["submission"], channel=CHANNEL_OPERATOR,
-            submitted_by=f"operator:{message['operator_id']}/{message['station_id']}", role="station_operator",
-            idempotency=(f"operator:{message['operator_id']}", message["idempotency_key"]),
-            catalog=catalog, cases=container.cases(), publisher=container.intake_publisher())
+        view, created, operator_id = operators.file_case_message(
+            queue=settings.OPERATOR_INTAKE_QUEUE, body=record.body, attributes=attributes,
+            sent_timestamp_ms=int(record.attributes.sent_timestamp), message_id=record.message_id,
+            gate=container.operator_gate(), catalog=catalog, cases=container.cases(),
+            publisher=container.intake_publisher(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH)
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return
     logger.info("operator case intake", extra={"case_no": view["case_no"], "case_created": created,
-                                               "operator_id": message["operator_id"]})
+                                               "operator_id": operator_id})
 
 
 def _dead_letter(record, error: dict[str, Any]) -> None:

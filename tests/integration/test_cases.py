@@ -1,4 +1,4 @@
-"""POST /v1/cases, the intake consumer, GET /v1/cases/{no}, and the operator SQS path."""
+"""POST /v1/cases, the intake consumer and GET /v1/cases/{no} (the operator paths: test_operator_api.py)."""
 import datetime as dt
 import json
 
@@ -153,47 +153,6 @@ def test_a_case_that_cannot_be_classified_is_flagged_once_not_retried_forever(cl
     # AND the stalled-intake sweep does not publish it again
     later = lambda: dt.datetime.now(dt.timezone.utc) + dt.timedelta(minutes=5)  # noqa: E731
     assert intake.requeue_stalled_intake(container.cases(), container.intake_publisher(), now=later) == 0
-
-
-def operator_message(**overrides):
-    message = {"operator_id": "op-minsheng", "station_id": "st-0001", "idempotency_key": "op-req-00000001",
-               "submission": valid_submission(item_code="HH-SB-002")}
-    message.update(overrides)
-    return message
-
-
-def test_operator_intake_over_sqs_lands_like_an_api_intake(client, queues):
-    queues.send(settings.OPERATOR_INTAKE_QUEUE, operator_message())
-    queues.send(settings.OPERATOR_INTAKE_QUEUE, operator_message())  # delivered twice
-    assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake")[0] == {"batchItemFailures": []}
-    cases = cases_in_table()
-    assert len(cases) == 1 and cases[0]["channel"]["S"] == "operator"
-    assert cases[0]["submitted_by"]["S"] == "operator:op-minsheng/st-0001"
-    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
-    seen = client.http.get(f"/v1/cases/{cases[0]['case_no']['S']}").json_body
-    assert seen["due_date"] and seen["case_classes"] == ["promised"]
-
-
-@pytest.mark.parametrize("body,detail", [
-    ("{not json", "BODY_NOT_JSON"),
-    (json.dumps(operator_message(station_id=None)), "FIELD_TYPE"),
-    (json.dumps(operator_message(submission=valid_submission(item_code="HH-XX-999"))), "UNKNOWN_ITEM"),
-    (json.dumps(operator_message(submission=valid_submission(form={"x": "\"" * 150_000}))), "BODY_TOO_LARGE"),
-    ("{}", "FIELD_REQUIRED"),
-])
-def test_invalid_operator_message_goes_to_the_dead_letter_queue_once(client, queues, body, detail):
-    queues.send(settings.OPERATOR_INTAKE_QUEUE, body)
-    assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake") == [{"batchItemFailures": []}]
-    assert queues.receive(settings.OPERATOR_INTAKE_QUEUE) == []  # not retried
-    dead = queues.take_all(settings.OPERATOR_INTAKE_DLQ)
-    # the message is moved unchanged (the shape the redrive policy uses); the error rides along
-    assert len(dead) == 1 and dead[0]["Body"] == body
-    attributes = {k: v["StringValue"] for k, v in dead[0]["MessageAttributes"].items()}
-    assert attributes["error_code"] in ("VALIDATION_FAILED", "UNKNOWN_REFERENCE")
-    details = json.loads(attributes["error_details"])
-    assert detail in {d["code"] for d in details}
-    assert len(details) == len({(d["field"], d["code"]) for d in details})  # each problem once
-    assert cases_in_table() == []
 
 
 def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues):
