@@ -8,7 +8,7 @@ from typing import Any
 
 from .. import container
 from .. import validation as schemas
-from ..domain.cases import CHANNEL_OPERATOR
+from ..domain.access import STATION_OPERATOR, Origin, Principal
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
 from ..usecases import intake
@@ -63,11 +63,15 @@ def _operator_record(record, catalog) -> None:
     try:
         message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
         schemas.validate("operator_intake_message", message)
+        principal = Principal(subject=f"op_{message['operator_id']}", roles=frozenset({STATION_OPERATOR}),
+                              operator_id=message["operator_id"])
+        station = {"operator_id": message["operator_id"], "station_id": message["station_id"],
+                   "township_code": message["submission"]["township_code"], "village_code": None}
         view, created = intake.submit_case(
-            message["submission"], channel=CHANNEL_OPERATOR,
-            submitted_by=f"operator:{message['operator_id']}/{message['station_id']}", role="station_operator",
-            idempotency=(f"operator:{message['operator_id']}", message["idempotency_key"]),
-            catalog=catalog, cases=container.cases(), publisher=container.intake_publisher())
+            message["submission"], principal=principal, origin=Origin(channel="operator_sqs"),
+            idempotency_key=message["idempotency_key"], catalog=catalog, cases=container.cases(),
+            publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
+            audit_log=container.audit_log(), station=station)
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return
