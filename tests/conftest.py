@@ -136,7 +136,7 @@ def table_items(table):
 
 VILLAGE = "431224100201"          # a village of the default township 431224100
 OTHER_VILLAGE = "431224101201"    # a village of the sample township 431224101
-OTHER_PERSON = {"name": "王五", "id_number": "431224196003035678"}
+OTHER_PERSON = {"name": "王五", "id_number": "431224196003035672"}
 AGENT_PERSON = {"name": "李四", "id_number": "431224198002024567"}
 
 
