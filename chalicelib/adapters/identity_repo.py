@@ -21,6 +21,10 @@ class IdentityTaken(Exception):
     """The resident ID is already bound to another account (``subject`` is that account)."""
 
 
+class AlreadyBound(Exception):
+    """The account was bound to another resident ID meanwhile."""
+
+
 class AlreadyExists(Exception):
     """A unique record (staff user name) exists already."""
 
@@ -111,6 +115,9 @@ class DynamoIdentityRepository:
             taken = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
             if taken is not None and taken.subject != subject:
                 raise IdentityTaken(taken.subject) from exc
+            current = self.get_user(subject)
+            if current and current.get("id_key") and current["id_key"] != id_key:
+                raise AlreadyBound(subject) from exc
             raise
 
     # --- village agents ---------------------------------------------------------------------
@@ -148,12 +155,35 @@ class DynamoIdentityRepository:
         row = _get(StaffAccountModel, f"STAFF#{username}", "STAFF")
         return row.attribute_values if row else None
 
-    def record_login_failure(self, username: str, window_start: int, failures: int) -> None:
-        """Store the failed-login counter of an existing account (best effort)."""
+    def record_login_failure(self, username: str, window_start: int) -> None:
+        """Count one failed login in the window starting at ``window_start`` (unix seconds):
+        an atomic ADD while the stored window is that one, else a new window with count 1.
+        Concurrent failures are all counted."""
+        model = StaffAccountModel(f"STAFF#{username}", "STAFF")
+        try:
+            model.update(actions=[StaffAccountModel.failed_logins.add(1)],
+                         condition=StaffAccountModel.pk.exists()
+                         & (StaffAccountModel.failure_window_start == window_start))
+            return
+        except UpdateError:
+            pass
+        try:
+            model.update(actions=[StaffAccountModel.failed_logins.set(1),
+                                  StaffAccountModel.failure_window_start.set(window_start)],
+                         condition=StaffAccountModel.pk.exists()
+                         & (StaffAccountModel.failure_window_start != window_start))
+        except UpdateError:  # a concurrent failure opened the window: count in it
+            try:
+                model.update(actions=[StaffAccountModel.failed_logins.add(1)], condition=StaffAccountModel.pk.exists())
+            except UpdateError:
+                pass
+
+    def reset_login_failures(self, username: str, now_seconds: int) -> None:
+        """Clear the failure counter after a successful login."""
         try:
             StaffAccountModel(f"STAFF#{username}", "STAFF").update(
-                actions=[StaffAccountModel.failed_logins.set(failures),
-                         StaffAccountModel.failure_window_start.set(window_start)],
+                actions=[StaffAccountModel.failed_logins.set(0),
+                         StaffAccountModel.failure_window_start.set(now_seconds)],
                 condition=StaffAccountModel.pk.exists())
         except UpdateError:
             pass

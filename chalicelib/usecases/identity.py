@@ -122,19 +122,24 @@ def bind_identity(principal: Principal, origin: Origin, body: Any, *, identity, 
     GB 11643 check digit). Stores only the keyed hash of the ID and masked name and ID. One
     account per ID (``IDENTITY_TAKEN`` 409 otherwise); the same ID again is a no-op. Returns
     fresh tokens, since an appointed village agent gains that role now."""
-    from ..adapters.identity_repo import IdentityTaken
+    from ..adapters.identity_repo import AlreadyBound, IdentityTaken
     principal.require(VILLAGER)
     schemas.validate("identity_binding", body)
     number = _check_id(body)
     key = id_keys(number)
     moment = now()
-    if principal.id_key and principal.id_key != key:
+    profile = identity.get_user(principal.subject)
+    if profile is None:
+        raise Unauthenticated(code="TOKEN_INVALID")
+    if profile.get("id_key") and profile["id_key"] != key:  # the stored profile, not a possibly stale token
         raise Conflict("您已完成实名认证，不能更换为其他身份证号", code="IDENTITY_ALREADY_BOUND")
     try:
         identity.bind_identity(principal.subject, key, mask_name(body["name"]), mask_id_number(number), moment)
     except IdentityTaken as exc:
         raise Conflict("该身份证号已绑定其他微信账号，如有疑问请到乡镇便民服务中心窗口办理",
                        code="IDENTITY_TAKEN") from exc
+    except AlreadyBound as exc:
+        raise Conflict("您已完成实名认证，不能更换为其他身份证号", code="IDENTITY_ALREADY_BOUND") from exc
     user = identity.get_user(principal.subject)
     fresh = user_principal(user, identity, principal.session_id)
     audit.record(audit_log, principal, origin, "identity.bind", audit.subject_target(principal.subject),
@@ -191,14 +196,14 @@ def staff_login(body: Any, *, origin: Origin, identity, passwords, tokens, audit
     ok = passwords.verify(staff["password_hash"] if staff else None, body["password"])
     if not ok:
         if staff:
-            identity.record_login_failure(body["username"], window_start, failures + 1)
+            identity.record_login_failure(body["username"], window_start)
             audit.record(audit_log, None, origin, "auth.login_failed", audit.subject_target(staff["subject"]),
                          {"method": "password"}, moment)
         raise Unauthenticated("用户名或密码错误", code="BAD_CREDENTIALS")
     if staff.get("disabled"):
         raise Unauthenticated("账号已停用，请联系系统管理员", code="ACCOUNT_DISABLED")
     if failures:
-        identity.record_login_failure(body["username"], clock, 0)
+        identity.reset_login_failures(body["username"], clock)
     sid, refresh_token = _new_session(staff["subject"], "staff", identity, moment)
     principal = staff_principal(staff, sid)
     audit.record(audit_log, principal, origin, "auth.login", audit.subject_target(principal.subject),

@@ -95,9 +95,15 @@ def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, ident
     return case_view(*found)
 
 
-def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity, at: dt.datetime) -> bool:
+def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity, at: dt.datetime,
+              consents_cache: dict[str, Any] | None = None) -> bool:
     facts = CaseAccess.of(case)
-    consents = identity.consents_of(facts.applicant_key) if principal.has(VILLAGE_AGENT) else ()
+    consents: Any = ()
+    if principal.has(VILLAGE_AGENT) and facts.applicant_key:
+        cache = consents_cache if consents_cache is not None else {}
+        if facts.applicant_key not in cache:
+            cache[facts.applicant_key] = identity.consents_of(facts.applicant_key)
+        consents = cache[facts.applicant_key]
     return may_read_case(principal, case_no, facts, consents, at)
 
 
@@ -115,7 +121,8 @@ def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log
     try:
         if principal.has(VILLAGE_AGENT):
             rows, next_cursor = cases.by_agent(principal.subject, limit, cursor)
-            listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment)]
+            cache: dict[str, Any] = {}  # one consent Query per villager on the page, not per case
+            listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment, cache)]
         elif principal.id_key:
             listed, next_cursor = cases.by_applicant(principal.id_key, limit, cursor)
     except ValueError as exc:

@@ -208,3 +208,25 @@ def test_every_read_and_change_is_audited_and_readable_per_case(client, auth):
     assert APPLICANT["id_number"] not in json.dumps(table_items(settings.AUDIT_TABLE))
     other_clerk = auth.staff("clerk.other", ["window_clerk"], ["431224101"])
     assert client.http.get(f"/v1/cases/{case_no}/audit", headers=other_clerk).status_code == 404
+
+
+def test_a_stale_token_cannot_rebind_to_another_id(client, auth):
+    first = auth.wx_login("openid-stale")
+    stale = bearer(first["access_token"])  # issued before binding: carries no ID
+    assert client.http.put("/v1/me/identity", headers=stale, body=json.dumps(
+        {"name": APPLICANT["name"], "id_number": APPLICANT["id_number"]}, ensure_ascii=False)).status_code == 200
+    again = client.http.put("/v1/me/identity", headers=stale, body=json.dumps(
+        {"name": OTHER_PERSON["name"], "id_number": OTHER_PERSON["id_number"]}, ensure_ascii=False))
+    assert again.status_code == 409 and again.json_body["code"] == "IDENTITY_ALREADY_BOUND"
+
+
+def test_failed_logins_are_all_counted(auth):
+    from chalicelib import container
+    auth.staff("clerk.count", ["window_clerk"], ["431224100"])
+    start = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    repo = container.identity()
+    for _ in range(3):
+        repo.record_login_failure("clerk.count", start)
+    assert repo.get_staff("clerk.count")["failed_logins"] == 3
+    repo.record_login_failure("clerk.count", start + 1000)  # a new window starts at 1
+    assert repo.get_staff("clerk.count")["failed_logins"] == 1
