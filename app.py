@@ -2,7 +2,10 @@
 from chalice import Chalice, Rate
 
 from chalicelib import settings
+from chalicelib.api.admin import bp as admin_bp
+from chalicelib.api.auth import bp as auth_bp
 from chalicelib.api.cases import bp as cases_bp
+from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
@@ -12,7 +15,10 @@ from chalicelib.handlers import consumers
 app = Chalice(app_name="bianmin")
 app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
 app.register_blueprint(public_bp)
+app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
+app.register_blueprint(consents_bp)
+app.register_blueprint(admin_bp)
 app.register_blueprint(operator_bp)
 app.register_blueprint(operators_admin_bp)
 

@@ -5,6 +5,10 @@ Commands:
                                     Guang'an CSV export; prints the report as JSON; exit 1 on errors
   import-townships FILE             import township settings (schemas/township.json)
   seed [DIR]                        townships.json + catalog_items.json from data/seed
+  create-admin USERNAME NAME        create an administrator account (the first one, too); the
+                                    password comes from $BIANMIN_ADMIN_PASSWORD or a prompt
+  wx-code OPENID                    local stage only: print a wx.login()-style code the local
+                                    WeChat stand-in accepts for OPENID (valid 5 minutes, once)
 
 Uses the AWS credentials and endpoint of the environment (``AWS_ENDPOINT_URL`` for the local
 stack), the same code the local runner uses to seed.
@@ -41,6 +45,18 @@ def seed(directory: Path) -> Iterator[str]:
            f"{report.unchanged} unchanged")
 
 
+def create_admin(username: str, display_name: str, password: str) -> dict:
+    """Create an administrator account as the operator of the command line (audited as
+    ``cli``). Raises ValidationFailed or Conflict like the admin API."""
+    from .domain.access import ADMINISTRATOR, Origin, Principal
+    from .usecases import identity
+    cli_principal = Principal(subject="cli", roles=frozenset({ADMINISTRATOR}))
+    return identity.create_staff_account(
+        cli_principal, Origin(channel="cli"),
+        {"username": username, "display_name": display_name, "roles": [ADMINISTRATOR], "password": password},
+        identity=container.identity(), passwords=container.passwords(), audit_log=container.audit_log())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit status 0 on success, 1 when the input had problems (printed)."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.splitlines()[0])
@@ -52,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     p_towns.add_argument("file", type=Path)
     p_seed = sub.add_parser("seed")
     p_seed.add_argument("directory", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent / "data" / "seed")
+    p_admin = sub.add_parser("create-admin")
+    p_admin.add_argument("username")
+    p_admin.add_argument("display_name")
+    p_code = sub.add_parser("wx-code")
+    p_code.add_argument("openid")
     args = parser.parse_args(argv)
     try:
         if args.command == "import-catalog":
@@ -61,6 +82,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import-townships":
             records = json.loads(args.file.read_text(encoding="utf-8"))
             print(json.dumps(catalog_uc.import_townships(records, container.catalog()), ensure_ascii=False))
+            return 0
+        if args.command == "create-admin":
+            import getpass
+            import os
+            password = os.environ.get("BIANMIN_ADMIN_PASSWORD") or getpass.getpass("密码（至少10位）: ")
+            print(json.dumps(create_admin(args.username, args.display_name, password), ensure_ascii=False))
+            return 0
+        if args.command == "wx-code":
+            from . import settings
+            from .adapters.wechat import mint_local_code
+            if settings.STAGE != "local":
+                print("wx-code only works against the local stack (BIANMIN_STAGE=local)", file=sys.stderr)
+                return 2
+            print(mint_local_code(args.openid))
             return 0
         for line in seed(args.directory):
             print(line)

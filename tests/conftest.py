@@ -139,3 +139,100 @@ def table_items(table):
         if "LastEvaluatedKey" not in page:
             return items
         kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+# --- identities -------------------------------------------------------------------------------
+
+VILLAGE = "431224100201"          # a village of the default township 431224100
+OTHER_VILLAGE = "431224101201"    # a village of the sample township 431224101
+OTHER_PERSON = {"name": "王五", "id_number": "431224196003035672"}
+AGENT_PERSON = {"name": "李四", "id_number": "431224198002024567"}
+
+
+def with_check_digit(first17: str) -> str:
+    """A GB 11643 ID number with a correct check digit."""
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
+
+
+def bearer(token):
+    return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+
+class Auth:
+    """Log people in through the real endpoints (WeChat stand-in, staff passwords)."""
+
+    def __init__(self, test_client):
+        self.client = test_client
+        self._admin = None
+
+    def post(self, path, body, headers=None):
+        return self.client.http.post(path, headers=headers or {"Content-Type": "application/json"},
+                                     body=json.dumps(body, ensure_ascii=False))
+
+    def wx_login(self, openid):
+        from chalicelib.adapters.wechat import mint_local_code
+        response = self.post("/v1/auth/wx-login", {"code": mint_local_code(openid)})
+        assert response.status_code == 200, response.body
+        return response.json_body
+
+    def villager(self, openid="openid-zhangsan", person=None):
+        """Headers of a bound villager (default: the APPLICANT of ``valid_submission``)."""
+        tokens = self.wx_login(openid)
+        person = person or APPLICANT
+        bound = self.client.http.put("/v1/me/identity", headers=bearer(tokens["access_token"]),
+                                     body=json.dumps({"name": person["name"], "id_number": person["id_number"]},
+                                                     ensure_ascii=False))
+        assert bound.status_code == 200, bound.body
+        return bearer(bound.json_body["access_token"])
+
+    def admin(self):
+        """Headers of an administrator (account created in the identity table with the CLI's code)."""
+        if self._admin is None:
+            from chalicelib import cli
+            cli.create_admin("admin.test", "测试管理员", "Admin-Passw0rd-Test")
+            self._admin = self.staff_login("admin.test", "Admin-Passw0rd-Test")
+        return self._admin
+
+    def staff_login(self, username, password):
+        response = self.post("/v1/auth/staff-login", {"username": username, "password": password})
+        assert response.status_code == 200, response.body
+        return bearer(response.json_body["access_token"])
+
+    def staff(self, username, roles, township_codes=None, department=None):
+        body = {"username": username, "display_name": "测试人员", "roles": roles, "password": "Very-Secret-42x"}
+        if township_codes:
+            body["township_codes"] = township_codes
+        if department:
+            body["department"] = department
+        response = self.post("/v1/admin/accounts", body, self.admin())
+        assert response.status_code == 201, response.body
+        return self.staff_login(username, "Very-Secret-42x")
+
+    def agent(self, openid="openid-lisi", person=None, villages=(VILLAGE,)):
+        """Headers of an appointed village agent (appointed, then logged in and bound)."""
+        person = person or AGENT_PERSON
+        response = self.post("/v1/admin/agents", {"name": person["name"], "id_number": person["id_number"],
+                                                   "township_code": villages[0][:9], "villages": list(villages)},
+                             self.admin())
+        assert response.status_code == 200, response.body
+        return self.villager(openid, person)
+
+    def subject(self, headers):
+        return self.client.http.get("/v1/me", headers=headers).json_body["subject"]
+
+    def consent(self, villager_headers, agent_headers, scope="period", case_no=None, valid_until=None):
+        import datetime as dt
+        body = {"agent_subject": self.subject(agent_headers), "scope": scope}
+        if scope == "case":
+            body["case_no"] = case_no
+        else:
+            body["valid_until"] = valid_until or (dt.date.today() + dt.timedelta(days=30)).isoformat()
+        response = self.post("/v1/consents", body, villager_headers)
+        assert response.status_code == 201, response.body
+        return response.json_body
+
+
+@pytest.fixture
+def auth(client):
+    return Auth(client)

@@ -60,4 +60,24 @@ def test_every_queue_has_a_dead_letter_queue_and_names_match_the_code(package):
     assert settings.OPERATOR_INTAKE_DLQ in queues
     tables = {r["Properties"]["TableName"] for r in template["Resources"].values()
               if r.get("Type") == "AWS::DynamoDB::Table"}
-    assert tables == {settings.CATALOG_TABLE, settings.CASES_TABLE}
+    assert tables == {settings.CATALOG_TABLE, settings.CASES_TABLE, settings.IDENTITY_TABLE, settings.AUDIT_TABLE}
+
+
+def test_token_authorizer_is_not_cached_and_refusals_have_our_shape(package):
+    template = json.loads((package / "sam.json").read_text())
+    swagger = template["Resources"]["RestAPI"]["Properties"]["DefinitionBody"]
+    authorizer = swagger["securityDefinitions"]["token_authorizer"]["x-amazon-apigateway-authorizer"]
+    assert authorizer["authorizerResultTtlInSeconds"] == 0  # expiry is exact
+    responses = {r["Properties"]["ResponseType"]: r["Properties"] for r in template["Resources"].values()
+                 if r.get("Type") == "AWS::ApiGateway::GatewayResponse"}
+    for kind, status in (("UNAUTHORIZED", "401"), ("ACCESS_DENIED", "403")):
+        body = json.loads(responses[kind]["ResponseTemplates"]["application/json"])
+        assert responses[kind]["StatusCode"] == status and body["code"] and body["message"]
+
+
+def test_the_audit_table_is_append_only_for_the_functions():
+    policy = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    for statement in policy["Statement"]:
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        if any("bianmin-audit" in r for r in resources):
+            assert set(statement["Action"]) <= {"dynamodb:PutItem", "dynamodb:Query"}

@@ -16,7 +16,7 @@ from .. import settings
 from ..domain.cases import Classification, HistoryEntry, utc_iso
 from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 from .aws import client
-from .models import CaseHistoryModel, CaseModel, IdempotencyModel
+from .models import AuditModel, CaseHistoryModel, CaseModel, IdempotencyModel
 
 CASE_SK = "CASE"
 IDEMP_SK = "IDEMP"
@@ -47,9 +47,9 @@ class DynamoCaseRepository:
                                       max_retry_attempts=settings.MAX_ATTEMPTS)
 
     def create(self, case: dict[str, Any], first: HistoryEntry,
-               idempotency: tuple[str, str] | None) -> None:
-        """Write a new case, its first history entry and (optionally) its idempotency record
-        ``(scope_key, request_hash)`` in one transaction.
+               idempotency: tuple[str, str] | None, audit: dict[str, Any] | None = None) -> None:
+        """Write a new case, its first history entry, (optionally) its idempotency record
+        ``(scope_key, request_hash)`` and its audit record (audit table) in one transaction.
 
         Raises :class:`IdempotencyHit` when the key was used (also by a concurrent request that
         won), :class:`CaseNumberTaken` when the number clashes.
@@ -67,6 +67,8 @@ class DynamoCaseRepository:
                                              request_hash=request_hash, created_at=case["submitted_at"],
                                              expires_at=expires),
                             condition=IdempotencyModel.pk.does_not_exist())
+                if audit:
+                    tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
         except TransactWriteError as exc:
             if idempotency:
                 stored = self.idempotency_record(idempotency[0])
@@ -155,3 +157,47 @@ class DynamoCaseRepository:
         ISO time. One Query per shard page."""
         rows = CaseModel.pending_intake.query(shard, CaseModel.submitted_at < submitted_before, limit=limit)
         return [r.pk.split("#", 1)[1] for r in rows]
+
+    def by_applicant(self, applicant_key: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """A villager's cases, newest first (GSI ``by_applicant``): ``(cases, next cursor)``.
+        Raises ValueError for a cursor that is not ours."""
+        return self._page(CaseModel.by_applicant, applicant_key, limit, cursor)
+
+    def by_agent(self, agent_subject: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """Cases an agent filed, newest first (GSI ``by_agent``): ``(cases, next cursor)``."""
+        return self._page(CaseModel.by_agent, agent_subject, limit, cursor)
+
+    @staticmethod
+    def _page(index, hash_value: str, limit: int, cursor: str | None):
+        start = _decode_cursor(cursor, hash_value) if cursor else None
+        result = index.query(hash_value, scan_index_forward=False, limit=limit, last_evaluated_key=start)
+        rows = [r.attribute_values for r in result]
+        last = result.last_evaluated_key
+        return rows, (_encode_cursor(last, hash_value) if last else None)
+
+
+def _encode_cursor(key: dict[str, Any], bound_to: str) -> str:
+    import base64
+    import json
+    return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode()
+
+
+def _decode_cursor(cursor: str, bound_to: str) -> dict[str, Any]:
+    """The exclusive start key in a cursor made by :func:`_encode_cursor` for the same caller.
+    Raises ValueError otherwise (another caller's cursor, garbage)."""
+    import base64
+    import binascii
+    import json
+    try:
+        data = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("bad cursor") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("k"), dict):
+        raise ValueError("bad cursor")
+    key = data["k"]
+    if set(key) - {"pk", "sk", "applicant_key", "agent_subject", "submitted_at"} or not all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+        raise ValueError("bad cursor")
+    if (key.get("applicant_key") or key.get("agent_subject") or {}).get("S") != bound_to:
+        raise ValueError("bad cursor")
+    return key

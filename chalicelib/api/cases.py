@@ -1,40 +1,45 @@
-"""Mini-program blueprint: villagers and village agents file and follow cases."""
+"""Cases blueprint: villagers, village agents and window clerks file and follow cases."""
 from __future__ import annotations
 
 from chalice import Blueprint
 
 from .. import container
-from ..domain.cases import CHANNEL_MINI_PROGRAM
-from ..usecases import intake
-from .errors import api_view, idempotency_key, json_body, json_response
+from ..domain.access import SUPERVISOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK
+from ..usecases import audit, intake
+from .errors import BODY_TYPES, idempotency_key, json_body, json_response, query_params
+from .security import endpoint
 
 bp = Blueprint(__name__)
 
 
-# Other content types are accepted so that a wrong one gets our 400 BODY_NOT_JSON (with the
-# field) rather than a bare 415. No CORS: the mini-program does not need it.
-_BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
-               "application/octet-stream", "multipart/form-data"]
-
-
-@bp.route("/v1/cases", methods=["POST"], content_types=_BODY_TYPES)
-@api_view
-def submit_case():
+@endpoint(bp, "/v1/cases", methods=["POST"], roles=(VILLAGER, VILLAGE_AGENT, WINDOW_CLERK), content_types=BODY_TYPES)
+def submit_case(caller):
     """201 with the new case; 200 with the same case when the Idempotency-Key was seen."""
     request = bp.current_request
-    body = json_body(request)
-    key = idempotency_key(request)
-    has_agent = isinstance(body, dict) and bool(body.get("agent"))
     view, created = intake.submit_case(
-        body, channel=CHANNEL_MINI_PROGRAM, submitted_by="agent" if has_agent else "applicant",
-        role="village_agent" if has_agent else "villager",
-        idempotency=(CHANNEL_MINI_PROGRAM, key) if key else None,
-        catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher())
+        json_body(request), principal=caller.principal, origin=caller.origin,
+        idempotency_key=idempotency_key(request), catalog=container.catalog(), cases=container.cases(),
+        publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
+        audit_log=container.audit_log())
     return json_response(view, 201 if created else 200, {"Location": f"/v1/cases/{view['case_no']}"})
 
 
-@bp.route("/v1/cases/{case_no}", methods=["GET"])
-@api_view
-def get_case(case_no):
+@endpoint(bp, "/v1/cases", roles=(VILLAGER, VILLAGE_AGENT))
+def my_cases(caller):
+    """The caller's cases (villager) or the cases they carry (agent); ``?cursor=``."""
+    return intake.my_cases(caller.principal, caller.origin, cases=container.cases(), identity=container.identity(),
+                           audit_log=container.audit_log(), cursor=query_params(bp.current_request).get("cursor"))
+
+
+@endpoint(bp, "/v1/cases/{case_no}")
+def get_case(case_no, caller):
     """Status, classes, due date and history of one case (personal data masked)."""
-    return intake.get_case(case_no, container.cases())
+    return intake.get_case(caller.principal, caller.origin, case_no, cases=container.cases(),
+                           identity=container.identity(), audit_log=container.audit_log())
+
+
+@endpoint(bp, "/v1/cases/{case_no}/audit", roles=(VILLAGER, WINDOW_CLERK, SUPERVISOR))
+def case_audit(case_no, caller):
+    """Who read or changed the case, when and from where; ``?cursor=``."""
+    return audit.case_audit(caller.principal, caller.origin, case_no, cases=container.cases(),
+                            log=container.audit_log(), cursor=query_params(bp.current_request).get("cursor"))

@@ -21,6 +21,10 @@ from ..validation import parse_json
 _STATUS = {ValidationFailed: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
            UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
+#: Content types a JSON route accepts, so that a wrong one gets our 400 BODY_NOT_JSON (with
+#: the field) rather than a bare 415.
+BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
+              "application/octet-stream", "multipart/form-data"]
 JSON_HEADERS = {"Content-Type": "application/json; charset=utf-8"}
 
 

@@ -10,24 +10,21 @@ from chalice import Blueprint
 
 from .. import container
 from ..usecases import operators
-from .errors import idempotency_key, json_body, json_response
+from .errors import BODY_TYPES, idempotency_key, json_body, json_response
 from .security import OPERATOR, endpoint
 
 bp = Blueprint(__name__)
 
-#: Other content types are accepted so that a wrong one gets our 400 BODY_NOT_JSON.
-_BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
-               "application/octet-stream", "multipart/form-data"]
 
-
-@endpoint(bp, "/v1/operator/cases", methods=("POST",), access=OPERATOR, content_types=_BODY_TYPES)
+@endpoint(bp, "/v1/operator/cases", methods=("POST",), access=OPERATOR, content_types=BODY_TYPES)
 def file_case(caller):
     """201 with the new case, 200 with the same case for an Idempotency-Key seen before."""
     request = bp.current_request
     view, created = operators.file_case(
         json_body(request), principal=caller.principal, origin=caller.origin,
         idempotency_key=idempotency_key(request), gate=container.operator_gate(),
-        catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher())
+        catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher(),
+        identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log())
     return json_response(view, 201 if created else 200, {"Location": f"/v1/operator/cases/{view['case_no']}"})
 
 
@@ -35,4 +32,4 @@ def file_case(caller):
 def get_case(case_no, caller):
     """A case this operator filed (404 for any other); audited."""
     return operators.get_case(caller.principal, caller.origin, case_no, cases=container.cases(),
-                              audit_log=container.audit_log())
+                              identity=container.identity(), audit_log=container.audit_log())

@@ -9,18 +9,15 @@ from chalice import Blueprint
 from .. import container
 from ..domain.access import ADMINISTRATOR
 from ..usecases import operators
-from .errors import json_body, json_response
+from .errors import BODY_TYPES, json_body, json_response
 from .security import TOKEN, endpoint
 
 bp = Blueprint(__name__)
-
-_BODY_TYPES = ["application/json", "text/plain", "application/x-www-form-urlencoded",
-               "application/octet-stream", "multipart/form-data"]
 _NO_STORE = {"Cache-Control": "no-store"}
 
 
 @endpoint(bp, "/v1/admin/operators", methods=("POST",), access=TOKEN, roles=(ADMINISTRATOR,),
-          content_types=_BODY_TYPES)
+          content_types=BODY_TYPES)
 def register_operator(caller):
     """201 with the operator, its first key id and secret, and its webhook secret (shown once)."""
     result = operators.register_operator(json_body(bp.current_request), principal=caller.principal,
@@ -30,7 +27,7 @@ def register_operator(caller):
 
 
 @endpoint(bp, "/v1/admin/operators/{operator_id}/keys", methods=("POST",), access=TOKEN, roles=(ADMINISTRATOR,),
-          content_types=_BODY_TYPES)
+          content_types=BODY_TYPES)
 def issue_key(operator_id, caller):
     """201 with a new key id and secret (shown once)."""
     result = operators.issue_key(caller.principal, caller.origin, operator_id, gate=container.operator_gate(),
@@ -39,7 +36,7 @@ def issue_key(operator_id, caller):
 
 
 @endpoint(bp, "/v1/admin/operators/{operator_id}/keys/{key_id}/revoke", methods=("POST",), access=TOKEN,
-          roles=(ADMINISTRATOR,), content_types=_BODY_TYPES)
+          roles=(ADMINISTRATOR,), content_types=BODY_TYPES)
 def revoke_key(operator_id, key_id, caller):
     """200 with the key, now revoked (also when it already was)."""
     return operators.revoke_key(caller.principal, caller.origin, operator_id, key_id,

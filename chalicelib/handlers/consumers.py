@@ -67,7 +67,8 @@ def _operator_record(record, catalog) -> None:
             queue=settings.OPERATOR_INTAKE_QUEUE, body=record.body, attributes=attributes,
             sent_timestamp_ms=int(record.attributes.sent_timestamp), message_id=record.message_id,
             gate=container.operator_gate(), catalog=catalog, cases=container.cases(),
-            publisher=container.intake_publisher(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH)
+            publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
+            audit_log=container.audit_log(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH)
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return

@@ -28,20 +28,28 @@ def subject_target(subject: str) -> str:
     return f"SUBJECT#{subject}"
 
 
-def record(log, principal: Principal | None, origin: Origin, action: str, target: str,
-           detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> None:
-    """Append one record. ``action`` is a stable dotted name (``case.read``, ``case.create``,
-    ``consent.grant``...), ``target`` a partition from :func:`case_target` or
-    :func:`subject_target`. ``detail`` must hold no personal data in clear (masked or keyed
-    hashes only). Raises whatever the log raises (callers fail closed)."""
+def entry(principal: Principal | None, origin: Origin, action: str, target: str,
+          detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
+    """One audit record ``{pk, sk, at, actor, roles, action, target, origin, detail}``.
+    ``action`` is a stable dotted name (``case.read``, ``case.create``, ``consent.grant``...),
+    ``target`` a partition from :func:`case_target` or :func:`subject_target`. ``detail``
+    must hold no personal data in clear (masked values or keyed hashes only)."""
     at = now or dt.datetime.now(dt.timezone.utc)
-    log.append({
+    return {
         "pk": target, "sk": f"{utc_iso(at)}#{secrets.token_hex(4)}", "at": utc_iso(at),
         "actor": principal.subject if principal else "anonymous",
         "roles": sorted(principal.roles) if principal else [],
         "action": action, "target": target.split("#", 1)[1], "origin": origin.to_dict(),
         "detail": detail or None,
-    })
+    }
+
+
+def record(log, principal: Principal | None, origin: Origin, action: str, target: str,
+           detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> None:
+    """Append :func:`entry` to the audit log on its own (reads; changes that are not written
+    in a transaction with their audit record). Raises whatever the log raises: callers fail
+    closed."""
+    log.append(entry(principal, origin, action, target, detail, now))
 
 
 def case_audit(principal: Principal, origin: Origin, case_no: str, *, cases, log,

@@ -15,11 +15,16 @@ from ..domain.calendar import WorkingDayCalendar
 from ..domain.catalog import content_hash
 from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference,
                              ValidationFailed)
+from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
+                             Principal, agent_may_act, may_read_case, village_in_township)
+from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
 from ..domain.people import id_number_valid, masked_person
 from ..logs import logger as log
+from . import audit
 from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 
 _CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
+_CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,2048}$")
 
 Clock = Callable[[], dt.datetime]
 
@@ -77,37 +82,125 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
     return view
 
 
-def get_case(case_no: str, cases) -> dict[str, Any]:
-    """``GET /v1/cases/{case_no}``: the case view with history. Raises NotFound (also for a
-    malformed number, so nothing is revealed about the numbering)."""
+def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, identity, audit_log,
+             now: Clock = utcnow) -> dict[str, Any]:
+    """``GET /v1/cases/{case_no}``: the case view with history, for a caller allowed to see it
+    (``domain.access.may_read_case``; a village agent's consent is checked now). Anyone else,
+    a malformed number and a missing case all get the same NotFound, so nothing leaks. The
+    read is audited before the data is returned (no audit record, no data)."""
     found = cases.get(case_no) if _CASE_NO.fullmatch(case_no or "") else None
-    if not found:
+    if not found or not _may_read(principal, case_no, found[0], identity, now()):
         raise NotFound("未找到该办件")
+    audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no))
     return case_view(*found)
 
 
-def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
-                idempotency: tuple[str, str] | None, catalog, cases, publisher,
+def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity, at: dt.datetime,
+              consents_cache: dict[str, Any] | None = None) -> bool:
+    facts = CaseAccess.of(case)
+    consents: Any = ()
+    if principal.has(VILLAGE_AGENT) and facts.applicant_key:
+        cache = consents_cache if consents_cache is not None else {}
+        if facts.applicant_key not in cache:
+            cache[facts.applicant_key] = identity.consents_of(facts.applicant_key)
+        consents = cache[facts.applicant_key]
+    return may_read_case(principal, case_no, facts, consents, at)
+
+
+def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log, limit: int = 20,
+             cursor: str | None = None, now: Clock = utcnow) -> dict[str, Any]:
+    """``GET /v1/cases``: a villager's own cases (by bound resident ID), or for a village agent
+    the cases they filed that a consent still covers; newest first, paginated with an opaque
+    cursor. Other roles get 403 (clerks' queues arrive with the lifecycle issue). Audited."""
+    principal.require(VILLAGER, VILLAGE_AGENT)
+    if cursor is not None and not _CURSOR.fullmatch(cursor):
+        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")])
+    moment = now()
+    listed: list[dict[str, Any]] = []
+    next_cursor = None
+    try:
+        if principal.has(VILLAGE_AGENT):
+            rows, next_cursor = cases.by_agent(principal.subject, limit, cursor)
+            cache: dict[str, Any] = {}  # one consent Query per villager on the page, not per case
+            listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment, cache)]
+        elif principal.id_key:
+            listed, next_cursor = cases.by_applicant(principal.id_key, limit, cursor)
+    except ValueError as exc:
+        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")]) from exc
+    audit.record(audit_log, principal, origin, "case.list", audit.subject_target(principal.subject),
+                 {"count": len(listed)}, moment)
+    return {"cases": [case_view(c) for c in listed], "next_cursor": next_cursor}
+
+
+def _filer(body: dict[str, Any], principal: Principal, station: dict[str, Any] | None, applicant_key: str,
+           identity, at: dt.datetime) -> dict[str, Any]:
+    """Who files this case and in which capacity: the case attributes that record it. Raises
+    Forbidden or ValidationFailed when the caller may not file it (issue 3, items 3-4)."""
+    facts: dict[str, Any] = {"applicant_key": applicant_key, "filed_by": principal.subject,
+                             "village_code": body.get("village_code")}
+    if station is not None:
+        principal.require(STATION_OPERATOR)
+        return {**facts, "channel": CHANNEL_OPERATOR, "role": STATION_OPERATOR,
+                "submitted_by": f"operator:{station['operator_id']}/{station['station_id']}",
+                "operator_id": station["operator_id"], "station_id": station["station_id"],
+                "village_code": station.get("village_code") or body.get("village_code")}
+    if principal.has(VILLAGER) and principal.id_key == applicant_key:
+        if body.get("agent"):
+            raise ValidationFailed(details=[FieldProblem("agent", "AGENT_NOT_ALLOWED",
+                                                         "本人申请无需填写代办人；代办由村代办员账号提交")])
+        return {**facts, "channel": CHANNEL_MINI_PROGRAM, "role": VILLAGER, "submitted_by": "applicant"}
+    if principal.has(VILLAGE_AGENT):
+        village = body.get("village_code")
+        if not village:
+            raise ValidationFailed(details=[FieldProblem("village_code", "FIELD_REQUIRED", "代办时须填写申请人所在村")])
+        if village not in principal.villages:
+            raise Forbidden("该村不在您的代办范围内", code="VILLAGE_NOT_YOURS")
+        if not agent_may_act(principal, None, applicant_key, village, identity.consents_of(applicant_key), at):
+            raise Forbidden("该村民尚未授权您代办，请村民先在小程序中授权", code="CONSENT_REQUIRED")
+        appointment = identity.agent_appointment(principal.id_key) or {}
+        body["agent"] = {"name": appointment.get("name", "村代办员"), "village": village}
+        return {**facts, "channel": CHANNEL_MINI_PROGRAM, "role": VILLAGE_AGENT, "submitted_by": "agent",
+                "agent_subject": principal.subject}
+    if principal.has(WINDOW_CLERK):
+        if body["township_code"] not in principal.township_codes:
+            raise Forbidden("只能受理本乡镇的办件", code="TOWNSHIP_NOT_YOURS")
+        return {**facts, "channel": CHANNEL_WINDOW, "role": WINDOW_CLERK, "submitted_by": "window"}
+    if principal.has(VILLAGER) and not principal.id_key:
+        raise Forbidden("请先完成实名认证再申请", code="IDENTITY_NOT_BOUND")
+    if principal.has(VILLAGER):
+        raise Forbidden("只能为本人申请；为他人申请请由村代办员代办", code="APPLICANT_NOT_SELF")
+    raise Forbidden()
+
+
+def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
+                catalog, cases, publisher, identity, id_keys, audit_log, station: dict[str, Any] | None = None,
                 now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
-    """Create a case from a submission (``schemas/case_submission.json``).
+    """Create a case from a submission (``schemas/case_submission.json``) by ``principal``:
+    a bound villager for themselves, a village agent with the villager's consent, a window
+    clerk of the township, or a station operator (``station``: ``{operator_id, station_id,
+    township_code, village_code}``, checked by the operator use case).
 
-    ``idempotency`` is ``(scope, key)``: the same key in the same scope returns the same case
-    (also for concurrent requests); the same key with a different body raises
-    IdempotencyKeyReused. Returns ``(case view, created)``.
+    The same ``idempotency_key`` from the same caller returns the same case (also for
+    concurrent requests); with a different body it raises IdempotencyKeyReused. Returns
+    ``(case view, created)``.
 
-    Raises ValidationFailed (bad shape or ID check digit), UnknownReference (unknown item or
-    township). Nothing is written unless the whole case and its first history entry are.
-    The intake event is published after the write; if that fails the scheduled
-    :func:`requeue_stalled_intake` publishes it again.
+    Raises ValidationFailed (bad shape, ID check digit, village outside the township),
+    Forbidden (the caller may not file this case), UnknownReference (unknown item or
+    township). Nothing is written unless the case, its first history entry, the idempotency
+    record and the audit record all are (one transaction). The intake event is published after
+    the write; if that fails the scheduled :func:`requeue_stalled_intake` publishes it again.
     """
     schemas.validate("case_submission", body)
     _check_people(body)
+    if body.get("village_code") and not village_in_township(body["village_code"], body["township_code"]):
+        raise ValidationFailed(details=[FieldProblem("village_code", "VILLAGE_NOT_IN_TOWNSHIP", "村代码不属于所选乡镇")])
     request_hash = content_hash(body)
-    scope_key = f"{idempotency[0]}#{idempotency[1]}" if idempotency else None
+    scope_key = f"{principal.subject}#{idempotency_key}" if idempotency_key else None
     if scope_key:
         stored = cases.idempotency_record(scope_key)
         if stored:
             return _replay(stored, request_hash, cases), False
+    filer = _filer(body, principal, station, id_keys(body["applicant"]["id_number"]), identity, now())
     found, township = catalog.get_offer(body["item_code"], body["township_code"])
     if not found:
         raise UnknownReference("未找到该服务事项，请核对事项编码",
@@ -116,6 +209,7 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
         raise UnknownReference("未找到该乡镇便民服务中心，请核对乡镇编码",
                                [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, item_version = found
+    role, channel, submitted_by = filer.pop("role"), filer.pop("channel"), filer.pop("submitted_by")
     for attempt in range(6):
         moment = now()
         case_no = case_rules.new_case_no(moment, body["township_code"])
@@ -127,12 +221,15 @@ def submit_case(body: Any, *, channel: str, submitted_by: str, role: str,
             "note": body.get("note"),
             "submitted_at": case_rules.utc_iso(moment), "application_time": case_rules.gbt_time(moment),
             "intake_shard": intake_shard(case_no), "history_count": 1, "version": 1,
+            **{k: v for k, v in filer.items() if v is not None},
         }
         first = case_rules.HistoryEntry(
-            seq=1, at=moment, actor=submitted_by, role=role, step_name="申请",
+            seq=1, at=moment, actor=principal.subject, role=role, step_name="申请",
             data={"channel": channel, "agent_filed": bool(body.get("agent"))})
+        trail = audit.entry(principal, origin, "case.create", audit.case_target(case_no),
+                            {"item_code": item.code, "channel": channel}, moment)
         try:
-            cases.create(case, first, (scope_key, request_hash) if scope_key else None)
+            cases.create(case, first, (scope_key, request_hash) if scope_key else None, trail)
         except IdempotencyHit as hit:
             return _replay((hit.case_no, hit.request_hash), request_hash, cases), False
         except CaseNumberTaken:

@@ -28,9 +28,9 @@ from typing import Any, Callable, Mapping, Protocol
 from .. import settings
 from .. import validation as schemas
 from ..domain import signing
-from ..domain.access import (ADMINISTRATOR, STATION_OPERATOR, CaseAccess, Forbidden, Origin, Principal,
-                             TooManyRequests, Unauthenticated, may_read_case)
-from ..domain.cases import CHANNEL_OPERATOR, utc_iso
+from ..domain.access import (ADMINISTRATOR, STATION_OPERATOR, Forbidden, Origin, Principal, TooManyRequests,
+                             Unauthenticated)
+from ..domain.cases import utc_iso
 from ..domain.errors import Conflict, FieldProblem, NotFound, UnknownReference, ValidationFailed
 from ..domain.operators import KEY_ACTIVE, OPERATOR_ACTIVE, station_of, station_problems, webhook_url_problem
 from . import audit, intake
@@ -47,7 +47,6 @@ OPERATOR_QUEUE_RETENTION_SECONDS = 14 * 24 * 3600
 #: Added to nonce lifetimes for clock differences between Lambda hosts (seconds).
 NONCE_MARGIN_SECONDS = 60
 
-_CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
 _OPERATOR_ID = re.compile(r"^[A-Za-z0-9_-]{2,64}$")
 
 _MESSAGES = {
@@ -298,22 +297,23 @@ def _station_for(operator: dict[str, Any], station_id: str, submission: Any, pre
     return {"operator_id": operator["operator_id"], **station}
 
 
-def _submit(submission: dict[str, Any], station: dict[str, Any], idempotency_key: str, *, catalog, cases,
-            publisher) -> tuple[dict[str, Any], bool]:
-    return intake.submit_case(
-        submission, channel=CHANNEL_OPERATOR,
-        submitted_by=f"operator:{station['operator_id']}/{station['station_id']}", role=STATION_OPERATOR,
-        idempotency=(f"operator:{station['operator_id']}", idempotency_key),
-        catalog=catalog, cases=cases, publisher=publisher)
+def _submit(submission: dict[str, Any], station: dict[str, Any], idempotency_key: str, *, principal: Principal,
+            origin: Origin, ports: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
+    """``intake.submit_case`` for an operator at ``station``; ``ports`` are its repositories
+    (catalog, cases, publisher, identity, id_keys, audit_log)."""
+    return intake.submit_case(submission, principal=principal, origin=origin, idempotency_key=idempotency_key,
+                              station=station, **ports)
 
 
 def file_case(body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None, gate: OperatorGate,
-              catalog, cases, publisher) -> tuple[dict[str, Any], bool]:
+              catalog, cases, publisher, identity, id_keys, audit_log) -> tuple[dict[str, Any], bool]:
     """``POST /v1/operator/cases``: an authenticated operator files a case at one of its
-    stations (``schemas/operator_case_request.json``). The ``Idempotency-Key`` header is
-    required; the same key again returns the same case (also a key first used over SQS).
-    Returns ``(case view, created)``. Raises ValidationFailed, UnknownReference (unknown
-    station, item or township), IdempotencyKeyReused."""
+    stations (``schemas/operator_case_request.json``). The case records the operator, the
+    station and the station's village. The ``Idempotency-Key`` header is required; the same key
+    again returns the same case (also a key first used over SQS: both are scoped to the
+    operator). Returns ``(case view, created)``. Raises ValidationFailed, UnknownReference
+    (unknown station, item or township), IdempotencyKeyReused. The creation is audited with
+    the case (``intake.submit_case``)."""
     principal.require(STATION_OPERATOR)
     if not idempotency_key:
         raise ValidationFailed("缺少幂等键", [FieldProblem("Idempotency-Key", "FIELD_REQUIRED",
@@ -321,38 +321,40 @@ def file_case(body: Any, *, principal: Principal, origin: Origin, idempotency_ke
     schemas.validate("operator_case_request", body)
     operator = _known_operator(principal.operator_id or "", gate)
     station = _station_for(operator, body["station_id"], body["submission"])
-    return _submit(body["submission"], station, idempotency_key, catalog=catalog, cases=cases, publisher=publisher)
+    return _submit(body["submission"], station, idempotency_key, principal=principal, origin=origin,
+                   ports=dict(catalog=catalog, cases=cases, publisher=publisher, identity=identity, id_keys=id_keys,
+                              audit_log=audit_log))
 
 
 def file_case_message(*, queue: str, body: str, attributes: Mapping[str, str], sent_timestamp_ms: int,
-                      message_id: str, gate: OperatorGate, catalog, cases, publisher, max_bytes: int,
-                      max_depth: int, now: Clock = utcnow) -> tuple[dict[str, Any], bool, str]:
+                      message_id: str, gate: OperatorGate, catalog, cases, publisher, identity, id_keys, audit_log,
+                      max_bytes: int, max_depth: int, now: Clock = utcnow) -> tuple[dict[str, Any], bool, str]:
     """A signed message on the operator intake queue (``schemas/operator_intake_message.json``):
     authenticated by :func:`authenticate_message` first, then parsed (at most ``max_bytes``,
-    ``max_depth`` levels), then filed like :func:`file_case`. The body's ``operator_id`` must be
-    the signing key's operator (Forbidden ``OPERATOR_MISMATCH``). Returns ``(case view,
-    created, operator_id)``. Every DomainError means the message will never succeed."""
-    _, operator = authenticate_message(queue=queue, body=body, attributes=attributes,
-                                       sent_timestamp_ms=sent_timestamp_ms, message_id=message_id, gate=gate, now=now)
+    ``max_depth`` levels), then filed like :func:`file_case` (channel ``operator_sqs`` in the
+    audit trail). The body's ``operator_id`` must be the signing key's operator (Forbidden
+    ``OPERATOR_MISMATCH``). Returns ``(case view, created, operator_id)``. Every DomainError
+    means the message will never succeed."""
+    principal, operator = authenticate_message(queue=queue, body=body, attributes=attributes,
+                                               sent_timestamp_ms=sent_timestamp_ms, message_id=message_id,
+                                               gate=gate, now=now)
     message = schemas.parse_json(body, max_bytes, max_depth)
     schemas.validate("operator_intake_message", message)
     if message["operator_id"] != operator["operator_id"]:
         raise Forbidden("消息中的运营方与签名密钥不符", [FieldProblem("operator_id", "OPERATOR_MISMATCH",
                                                            "应为签名密钥所属运营方")], code="OPERATOR_MISMATCH")
     station = _station_for(operator, message["station_id"], message["submission"])
-    view, created = _submit(message["submission"], station, message["idempotency_key"],
-                            catalog=catalog, cases=cases, publisher=publisher)
+    view, created = _submit(message["submission"], station, message["idempotency_key"], principal=principal,
+                            origin=Origin(request_id=message_id, channel="operator_sqs"),
+                            ports=dict(catalog=catalog, cases=cases, publisher=publisher, identity=identity,
+                                       id_keys=id_keys, audit_log=audit_log))
     return view, created, operator["operator_id"]
 
 
-def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, audit_log) -> dict[str, Any]:
+def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, identity, audit_log) -> dict[str, Any]:
     """``GET /v1/operator/cases/{case_no}``: a case this operator filed
-    (``domain.access.may_read_case``). Any other case, a malformed number and a missing case
-    all answer the same NotFound. The read is audited (``case.read``) before the data is
-    returned: no audit record, no data."""
-    found = cases.get(case_no) if _CASE_NO.fullmatch(case_no or "") else None
-    if not found or not may_read_case(principal, case_no, CaseAccess.of(found[0])):
-        raise NotFound("未找到该办件")
-    audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no))
-    return intake.case_view(*found)
-
+    (``domain.access.may_read_case``, applied by ``intake.get_case``). Any other case, a
+    malformed number and a missing case all answer the same NotFound. The read is audited
+    (``case.read``) before the data is returned: no audit record, no data."""
+    principal.require(STATION_OPERATOR)
+    return intake.get_case(principal, origin, case_no, cases=cases, identity=identity, audit_log=audit_log)

@@ -175,6 +175,24 @@ class LocalStack:
         for line in cli.seed(ROOT / "data" / "seed"):
             self.say(line)
 
+    def seed_admin(self) -> None:
+        """The local administrator ``admin``: created on the first start with the password in
+        ``$BIANMIN_ADMIN_PASSWORD`` or a random one written to ``<data dir>/admin-password.txt``
+        (mode 600). Later starts leave the account alone."""
+        import secrets as random_secrets
+
+        from chalicelib import cli, container
+        if container.identity().get_staff("admin"):
+            self.say("administrator: admin (password in "
+                     f"{self.data_dir / 'admin-password.txt'} unless you set BIANMIN_ADMIN_PASSWORD)")
+            return
+        password = os.environ.get("BIANMIN_ADMIN_PASSWORD") or random_secrets.token_urlsafe(12)
+        cli.create_admin("admin", "本地管理员", password)
+        secret_file = self.data_dir / "admin-password.txt"
+        secret_file.write_text(password + "\n", encoding="utf-8")
+        secret_file.chmod(0o600)
+        self.say(f"administrator: admin, password written to {secret_file}")
+
     # -- the app ----------------------------------------------------------------------------
     def start_api(self) -> None:
         from chalice.cli.factory import CLIFactory
@@ -331,6 +349,7 @@ class LocalStack:
         self.create_resources()
         if self.seed:
             self.seed_catalog()
+        self.seed_admin()
         self.start_api()
         self.start_workers()
         self.say("ready. Ctrl-C stops everything; data is kept for the next start.")

@@ -51,10 +51,29 @@ class Stack:
         self.proc.send_signal(signal.SIGINT)  # what Ctrl-C does
         assert self.proc.wait(timeout=30) == 0, self.log.read_text()
 
+    def aws(self, service):
+        return boto3.client(service, region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{self.moto_port}",
+                            aws_access_key_id="local", aws_secret_access_key="local")
+
+    def villager(self, openid="openid-e2e"):
+        """Log in like the mini-program (a wx.login() code for the local stand-in) and bind the
+        applicant's ID; returns request headers."""
+        from chalicelib.adapters.wechat import _local_signature
+        secret = json.loads(self.aws("secretsmanager").get_secret_value(SecretId="bianmin/wechat")["SecretString"])
+        issued = int(time.time())
+        code = f"local.{openid}.{issued}.{_local_signature(secret['secret'], openid, issued)}"
+        tokens = requests.post(f"{self.base}/v1/auth/wx-login", json={"code": code}, timeout=10).json()
+        person = valid_submission()["applicant"]
+        bound = requests.put(f"{self.base}/v1/me/identity", json={"name": person["name"], "id_number": person["id_number"]},
+                             headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10)
+        assert bound.status_code == 200, bound.text
+        self.headers = {"Authorization": f"Bearer {bound.json()['access_token']}"}
+        return self.headers
+
     def wait_for(self, case_no, key="due_date", timeout=20):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            case = requests.get(f"{self.base}/v1/cases/{case_no}", timeout=5).json()
+            case = requests.get(f"{self.base}/v1/cases/{case_no}", headers=self.headers, timeout=5).json()
             if case.get(key):
                 return case
             time.sleep(0.3)
@@ -75,9 +94,17 @@ def test_submit_classify_stop_restart(stack):
     services = requests.get(f"{stack.base}/v1/services?limit=100", timeout=5).json()["items"]
     assert len(services) >= 40 and all(s["publicities_complete"] for s in services)
 
-    # a villager applies; the queue consumer classifies it within seconds
+    # without logging in, nothing about cases is reachable
+    assert requests.get(f"{stack.base}/v1/cases/20261130000000000-431224100-AAAA", timeout=5).status_code == 401
+    # the local administrator exists and can log in with the password the runner wrote
+    password = (stack.data_dir / "admin-password.txt").read_text().strip()
+    admin = requests.post(f"{stack.base}/v1/auth/staff-login", json={"username": "admin", "password": password}, timeout=10)
+    assert admin.status_code == 200, admin.text
+
+    # a villager logs in and applies; the queue consumer classifies it within seconds
+    me = stack.villager()
     response = requests.post(f"{stack.base}/v1/cases", json=valid_submission(),
-                             headers={"Idempotency-Key": "e2e-first-case-01"}, timeout=5)
+                             headers={**me, "Idempotency-Key": "e2e-first-case-01"}, timeout=5)
     assert response.status_code == 201, response.text
     case_no = response.json()["case_no"]
     started = time.monotonic()
@@ -90,14 +117,13 @@ def test_submit_classify_stop_restart(stack):
     # transactions, a failed one restores a stale copy of the table over a concurrent commit)
     def tap(_):
         return requests.post(f"{stack.base}/v1/cases", json=valid_submission(item_code="HH-MZ-003"),
-                             headers={"Idempotency-Key": "e2e-double-tap-02"}, timeout=10).json()["case_no"]
+                             headers={**me, "Idempotency-Key": "e2e-double-tap-02"}, timeout=10).json()["case_no"]
     with concurrent.futures.ThreadPoolExecutor(4) as pool:
         tapped = set(pool.map(tap, range(4)))
     assert len(tapped) == 1
 
     # an operator files over SQS
-    sqs = boto3.client("sqs", region_name="us-east-1", endpoint_url=f"http://127.0.0.1:{stack.moto_port}",
-                       aws_access_key_id="local", aws_secret_access_key="local")
+    sqs = stack.aws("sqs")
     url = sqs.get_queue_url(QueueName="bianmin-operator-intake")["QueueUrl"]
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
         "operator_id": "op-e2e", "station_id": "st-01", "idempotency_key": "op-e2e-0000001",
@@ -114,7 +140,7 @@ def test_submit_classify_stop_restart(stack):
     # a burst of 24 concurrent submissions, half sharing keys in pairs: every answer is a case
     # that still exists, with the same content, after a restart
     def submit(i):
-        headers = {"Idempotency-Key": f"e2e-burst-{i // 2:04d}"} if i % 4 < 2 else {}
+        headers = {**me, "Idempotency-Key": f"e2e-burst-{i // 2:04d}"} if i % 4 < 2 else me
         r = requests.post(f"{stack.base}/v1/cases", json=valid_submission(item_code="HH-MZ-002"),
                           headers=headers, timeout=30)
         return i, r.status_code, r.json().get("case_no")
@@ -127,7 +153,7 @@ def test_submit_classify_stop_restart(stack):
     burst_numbers = {n for _, _, n in burst}
 
     # personal data typed into a URL does not reach the access log in clear
-    requests.get(f"{stack.base}/v1/cases/431224195001011234", timeout=5)
+    requests.get(f"{stack.base}/v1/cases/431224195001011234", headers=me, timeout=5)
     time.sleep(0.2)
     assert b"431224195001011234" not in stack.log.read_bytes()
 
@@ -139,15 +165,19 @@ def test_submit_classify_stop_restart(stack):
     stack.start()
     assert b"damaged line(s)" in stack.log.read_bytes()
     for number in burst_numbers:
-        assert requests.get(f"{stack.base}/v1/cases/{number}", timeout=5).status_code == 200, number
-    again = requests.get(f"{stack.base}/v1/cases/{case_no}", timeout=5).json()
+        assert requests.get(f"{stack.base}/v1/cases/{number}", headers=me, timeout=5).status_code == 200, number
+    again = requests.get(f"{stack.base}/v1/cases/{case_no}", headers=me, timeout=5).json()
     assert again["due_date"] == classified["due_date"]
     assert [h["step_name"] for h in again["history"]] == ["申请", "分类与时限计算"]
     replay = requests.post(f"{stack.base}/v1/cases", json=valid_submission(),
-                           headers={"Idempotency-Key": "e2e-first-case-01"}, timeout=5)
+                           headers={**me, "Idempotency-Key": "e2e-first-case-01"}, timeout=5)
     assert replay.status_code == 200 and replay.json()["case_no"] == case_no
     assert "catalog: 44 items, 0 created, 0 updated, 44 unchanged" in stack.log.read_text()
     # consumed messages are not handled again after the replay
     time.sleep(2)
-    assert len(again["history"]) == len(requests.get(f"{stack.base}/v1/cases/{case_no}", timeout=5).json()["history"])
+    assert len(again["history"]) == len(requests.get(f"{stack.base}/v1/cases/{case_no}", headers=me,
+                                                     timeout=5).json()["history"])
+    # the token issued before the restart still works (signing key kept), and the admin too
+    assert requests.post(f"{stack.base}/v1/auth/staff-login", json={"username": "admin", "password": password},
+                         timeout=10).status_code == 200
     stack.stop()

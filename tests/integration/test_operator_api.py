@@ -27,7 +27,7 @@ def now_s():
     return int(time.time())
 
 
-def bearer(roles, subject="staff_admin"):
+def token_headers(roles, subject="staff_admin"):
     token, _ = container.tokens().issue(Principal(subject=subject, roles=frozenset(roles)),
                                         dt.datetime.now(dt.timezone.utc))
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -43,7 +43,7 @@ def registration(operator_id="op-minsheng", **overrides):
 
 
 def register(client, operator_id="op-minsheng", **overrides):
-    response = client.http.post("/v1/admin/operators", headers=bearer({"administrator"}),
+    response = client.http.post("/v1/admin/operators", headers=token_headers({"administrator"}),
                                 body=json.dumps(registration(operator_id, **overrides), ensure_ascii=False))
     assert response.status_code == 201, response.body
     return response.json_body
@@ -119,14 +119,14 @@ def test_administrator_registers_an_operator_and_gets_the_secrets_once(client):
 
 
 def test_registration_answers_no_store(client):
-    response = client.http.post("/v1/admin/operators", headers=bearer({"administrator"}),
+    response = client.http.post("/v1/admin/operators", headers=token_headers({"administrator"}),
                                 body=json.dumps(registration()))
     assert response.headers["Cache-Control"] == "no-store"
 
 
 @pytest.mark.parametrize("roles,status", [({"window_clerk"}, 403), ({"station_operator"}, 403), ({"villager"}, 403)])
 def test_only_an_administrator_registers(client, roles, status):
-    response = client.http.post("/v1/admin/operators", headers=bearer(roles, "staff_x"),
+    response = client.http.post("/v1/admin/operators", headers=token_headers(roles, "staff_x"),
                                 body=json.dumps(registration()))
     assert response.status_code == status and response.json_body["code"] == "FORBIDDEN"
     assert identity_items("OPERATOR#") == []
@@ -152,7 +152,7 @@ def test_without_a_token_nothing_is_registered(client):
 ])
 def test_bad_registration_names_the_field_and_writes_nothing(client, overrides, field, code):
     before = secret_names()
-    response = client.http.post("/v1/admin/operators", headers=bearer({"administrator"}),
+    response = client.http.post("/v1/admin/operators", headers=token_headers({"administrator"}),
                                 body=json.dumps(registration(**overrides)))
     assert response.status_code == 400, response.body
     assert (field, code) in {(d["field"], d["code"]) for d in response.json_body["details"]}
@@ -166,26 +166,26 @@ def test_plain_http_to_loopback_is_allowed_in_the_local_stage(client):
 
 
 def test_an_operator_id_is_registered_once(client, operator):
-    response = client.http.post("/v1/admin/operators", headers=bearer({"administrator"}),
+    response = client.http.post("/v1/admin/operators", headers=token_headers({"administrator"}),
                                 body=json.dumps(registration()))
     assert response.status_code == 409 and response.json_body["code"] == "OPERATOR_EXISTS"
     assert len(identity_items("OPKEY#")) == 1
 
 
 def test_key_rotation_issue_a_new_key_then_revoke_the_old_one(client, operator):
-    response = client.http.post(f"/v1/admin/operators/{operator.operator_id}/keys", headers=bearer({"administrator"}))
+    response = client.http.post(f"/v1/admin/operators/{operator.operator_id}/keys", headers=token_headers({"administrator"}))
     assert response.status_code == 201 and response.headers["Cache-Control"] == "no-store"
     new = Operator(client, response.json_body)
     assert new.key_id != operator.key_id
     assert new.get("20261130065245886-431224100-W5XR").status_code == 404  # authenticated: the case is unknown
     assert operator.get("20261130065245886-431224100-W5XR").status_code == 404
     revoke = f"/v1/admin/operators/{operator.operator_id}/keys/{operator.key_id}/revoke"
-    revoked = client.http.post(revoke, headers=bearer({"administrator"}))
+    revoked = client.http.post(revoke, headers=token_headers({"administrator"}))
     assert revoked.status_code == 200 and revoked.json_body["status"] == "revoked"
     refused = operator.get("20261130065245886-431224100-W5XR")
     assert refused.status_code == 401 and refused.json_body["code"] == "KEY_INVALID"
     assert new.get("20261130065245886-431224100-W5XR").status_code == 404
-    again = client.http.post(revoke, headers=bearer({"administrator"}))  # idempotent, audited once
+    again = client.http.post(revoke, headers=token_headers({"administrator"}))  # idempotent, audited once
     assert again.status_code == 200 and again.json_body["revoked_at"] == revoked.json_body["revoked_at"]
     actions = [r["action"]["S"] for r in audit_records("SUBJECT#op_op-minsheng")]
     assert sorted(actions) == ["operator.key.issue", "operator.key.revoke", "operator.register"]
@@ -193,7 +193,7 @@ def test_key_rotation_issue_a_new_key_then_revoke_the_old_one(client, operator):
 
 def test_keys_of_another_or_unknown_operator_are_not_found(client, operator):
     other = Operator(client, register(client, "op-other"))
-    admin = bearer({"administrator"})
+    admin = token_headers({"administrator"})
     cross = client.http.post(f"/v1/admin/operators/op-other/keys/{operator.key_id}/revoke", headers=admin)
     assert cross.status_code == 404
     assert client.http.post("/v1/admin/operators/op-nobody/keys", headers=admin).status_code == 404
@@ -203,7 +203,7 @@ def test_keys_of_another_or_unknown_operator_are_not_found(client, operator):
 
 
 def test_key_administration_needs_an_administrator(client, operator):
-    clerk = bearer({"window_clerk"}, "staff_clerk")
+    clerk = token_headers({"window_clerk"}, "staff_clerk")
     assert client.http.post(f"/v1/admin/operators/{operator.operator_id}/keys", headers=clerk).status_code == 403
     revoke = f"/v1/admin/operators/{operator.operator_id}/keys/{operator.key_id}/revoke"
     assert client.http.post(revoke, headers=clerk).status_code == 403
@@ -220,6 +220,11 @@ def test_a_signed_request_files_a_case_at_the_station(client, operator, queues):
     assert response.headers["Location"] == f"/v1/operator/cases/{case['case_no']}"
     [stored] = cases_in_table()
     assert stored["submitted_by"]["S"] == "operator:op-minsheng/st-0001"
+    # the case carries the operator, the station and the station's village
+    assert (stored["operator_id"]["S"], stored["station_id"]["S"], stored["village_code"]["S"]) == (
+        "op-minsheng", "st-0001", VILLAGE)
+    [created] = [r for r in audit_records(f"CASE#{case['case_no']}") if r["action"]["S"] == "case.create"]
+    assert created["actor"]["S"] == "op_op-minsheng" and json.loads(created["origin"]["S"])["channel"] == "operator_api"
     assert queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake") == [{"batchItemFailures": []}]
 
 
@@ -390,6 +395,16 @@ def test_a_bad_body_is_refused_after_the_signature(client, operator, body, field
     assert cases_in_table() == []
 
 
+def test_the_operator_reads_its_case_and_the_read_is_audited(client, operator):
+    case_no = operator.file().json_body["case_no"]
+    response = operator.get(case_no)
+    assert response.status_code == 200, response.body
+    assert response.json_body["case_no"] == case_no and response.json_body["applicant"]["name"] == "张*"
+    reads = [r for r in audit_records(f"CASE#{case_no}") if r["action"]["S"] == "case.read"]
+    assert len(reads) == 1 and reads[0]["actor"]["S"] == "op_op-minsheng"
+    assert json.loads(reads[0]["origin"]["S"])["channel"] == "operator_api"
+
+
 def test_another_operators_case_is_not_found(client, operator):
     case_no = operator.file().json_body["case_no"]
     other = Operator(client, register(client, "op-other"))
@@ -419,6 +434,21 @@ def send_signed(queues, operator, message, *, secret=None, timestamp=None, nonce
 def dead_letters(queues):
     return [(m["Body"], {k: v["StringValue"] for k, v in m["MessageAttributes"].items()})
             for m in queues.take_all(settings.OPERATOR_INTAKE_DLQ)]
+
+
+def test_a_signed_message_files_a_case(client, operator, queues):
+    send_signed(queues, operator, operator_message())
+    assert queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake") == [{"batchItemFailures": []}]
+    [case] = cases_in_table()
+    assert case["channel"]["S"] == "operator" and case["submitted_by"]["S"] == "operator:op-minsheng/st-0001"
+    assert (case["operator_id"]["S"], case["station_id"]["S"], case["village_code"]["S"]) == (
+        "op-minsheng", "st-0001", VILLAGE)
+    [created] = [r for r in audit_records(f"CASE#{case['case_no']['S']}") if r["action"]["S"] == "case.create"]
+    assert json.loads(created["origin"]["S"])["channel"] == "operator_sqs"
+    assert dead_letters(queues) == []
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    seen = operator.get(case["case_no"]["S"]).json_body
+    assert seen["due_date"] and seen["case_classes"] == ["promised"]
 
 
 def test_the_same_idempotency_key_over_https_and_sqs_gives_one_case(client, operator, queues):
@@ -507,7 +537,7 @@ def test_a_message_for_another_operator_is_refused(client, operator, queues):
 
 
 def test_a_message_from_a_revoked_key_is_refused(client, operator, queues):
-    client.http.post(f"/v1/admin/operators/op-minsheng/keys/{operator.key_id}/revoke", headers=bearer({"administrator"}))
+    client.http.post(f"/v1/admin/operators/op-minsheng/keys/{operator.key_id}/revoke", headers=token_headers({"administrator"}))
     send_signed(queues, operator, operator_message())
     queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake")
     assert [e["error_code"] for _, e in dead_letters(queues)] == ["KEY_INVALID"]

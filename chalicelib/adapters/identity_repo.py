@@ -1,0 +1,261 @@
+"""DynamoDB identity repository: mini-program users, resident-ID bindings, village agent
+appointments, staff accounts, refresh sessions, used login codes and consents (the identity
+table; key layout in ``models.py``)."""
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.transactions import TransactWrite
+
+from .. import settings
+from ..domain.access import Consent
+from ..domain.cases import utc_iso
+from .models import (AgentAppointmentModel, ConsentModel, LinkModel, LoginCodeModel, SessionModel,
+                     StaffAccountModel, UserModel)
+
+
+class IdentityTaken(Exception):
+    """The resident ID is already bound to another account (``subject`` is that account)."""
+
+
+class AlreadyBound(Exception):
+    """The account was bound to another resident ID meanwhile."""
+
+
+class AlreadyExists(Exception):
+    """A unique record (staff user name) exists already."""
+
+
+class SessionChanged(Exception):
+    """The refresh session was rotated or revoked meanwhile (conditional update failed)."""
+
+
+def _get(model, pk: str, sk: str):
+    try:
+        return model.get(pk, sk, consistent_read=True)
+    except DoesNotExist:
+        return None
+
+
+def _consent(row: ConsentModel) -> Consent:
+    parse = dt.datetime.fromisoformat
+    return Consent(consent_id=row.consent_id, applicant_key=row.applicant_key, agent_subject=row.agent_subject,
+                   scope=row.scope, granted_at=parse(row.granted_at), valid_from=parse(row.valid_from),
+                   valid_until=parse(row.valid_until) if row.valid_until else None, case_no=row.case_no,
+                   revoked_at=parse(row.revoked_at) if row.revoked_at else None, granted_by=row.granted_by)
+
+
+class DynamoIdentityRepository:
+    """Identity records. Every lookup is a GetItem or a Query on a key (no scans)."""
+
+    def __init__(self) -> None:
+        self._connection = Connection(region=settings.region(), host=settings.endpoint_url(),
+                                      connect_timeout_seconds=settings.CONNECT_TIMEOUT,
+                                      read_timeout_seconds=settings.READ_TIMEOUT,
+                                      max_retry_attempts=settings.MAX_ATTEMPTS)
+
+    # --- WeChat login codes and users ------------------------------------------------------
+
+    def use_login_code(self, code_hash: str, now: dt.datetime) -> bool:
+        """Record a login code as used; False if it was used before (conditional put, TTL)."""
+        try:
+            LoginCodeModel(f"WXCODE#{code_hash}", "WXCODE", used_at=utc_iso(now),
+                           expires_at=now + dt.timedelta(seconds=2 * settings.LOGIN_CODE_SECONDS)
+                           ).save(condition=LoginCodeModel.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def user_for_openid(self, openid: str, new_subject: str, now: dt.datetime) -> dict[str, Any]:
+        """The user linked to a WeChat openid, created (link + profile, one transaction) on
+        first login with ``new_subject``. Concurrent first logins end with one user."""
+        link = _get(LinkModel, f"WX#{openid}", "WX")
+        if link is None:
+            try:
+                with TransactWrite(connection=self._connection) as tx:
+                    tx.save(LinkModel(f"WX#{openid}", "WX", subject=new_subject, created_at=utc_iso(now)),
+                            condition=LinkModel.pk.does_not_exist())
+                    tx.save(UserModel(f"USER#{new_subject}", "PROFILE", subject=new_subject, openid=openid,
+                                      created_at=utc_iso(now)), condition=UserModel.pk.does_not_exist())
+            except TransactWriteError:
+                pass  # a twin login created it: read it below
+            link = _get(LinkModel, f"WX#{openid}", "WX")
+        user = self.get_user(link.subject) if link else None
+        if user is None:
+            raise RuntimeError("user link without profile")
+        return user
+
+    def get_user(self, subject: str) -> dict[str, Any] | None:
+        """A mini-program user's profile, or None."""
+        row = _get(UserModel, f"USER#{subject}", "PROFILE")
+        return row.attribute_values if row else None
+
+    def bind_identity(self, subject: str, id_key: str, name_masked: str, id_masked: str,
+                      now: dt.datetime) -> None:
+        """Bind a resident ID (by its keyed hash) to a user, one account per ID, atomically.
+        Binding the same ID again to the same user is a no-op. Raises :class:`IdentityTaken`."""
+        link = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
+        if link is not None and link.subject != subject:
+            raise IdentityTaken(link.subject)
+        user = UserModel(f"USER#{subject}", "PROFILE")
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                if link is None:
+                    tx.save(LinkModel(f"IDKEY#{id_key}", "BINDING", subject=subject, created_at=utc_iso(now)),
+                            condition=LinkModel.pk.does_not_exist())
+                tx.update(user, actions=[UserModel.id_key.set(id_key), UserModel.name_masked.set(name_masked),
+                                         UserModel.id_masked.set(id_masked), UserModel.bound_at.set(utc_iso(now))],
+                          condition=UserModel.pk.exists() & (UserModel.id_key.does_not_exist() | (UserModel.id_key == id_key)))
+        except TransactWriteError as exc:
+            taken = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
+            if taken is not None and taken.subject != subject:
+                raise IdentityTaken(taken.subject) from exc
+            current = self.get_user(subject)
+            if current and current.get("id_key") and current["id_key"] != id_key:
+                raise AlreadyBound(subject) from exc
+            raise
+
+    # --- village agents ---------------------------------------------------------------------
+
+    def put_agent_appointment(self, id_key: str, record: dict[str, Any]) -> None:
+        """Create or replace the appointment of the agent with this resident ID hash."""
+        AgentAppointmentModel(f"IDKEY#{id_key}", "AGENT", **record).save()
+
+    def agent_appointment(self, id_key: str | None) -> dict[str, Any] | None:
+        """The active appointment for a resident ID hash, or None."""
+        if not id_key:
+            return None
+        row = _get(AgentAppointmentModel, f"IDKEY#{id_key}", "AGENT")
+        return row.attribute_values if row and row.active else None
+
+    def subject_for_id_key(self, id_key: str) -> str | None:
+        """The account bound to a resident ID hash, or None."""
+        link = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
+        return link.subject if link else None
+
+    # --- staff ------------------------------------------------------------------------------
+
+    def create_staff(self, record: dict[str, Any]) -> None:
+        """Create a staff account. Raises :class:`AlreadyExists` for a taken user name."""
+        try:
+            StaffAccountModel(f"STAFF#{record['username']}", "STAFF", **record).save(
+                condition=StaffAccountModel.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                raise AlreadyExists(record["username"]) from exc
+            raise
+
+    def get_staff(self, username: str) -> dict[str, Any] | None:
+        """A staff account by user name, or None."""
+        row = _get(StaffAccountModel, f"STAFF#{username}", "STAFF")
+        return row.attribute_values if row else None
+
+    def record_login_failure(self, username: str, window_start: int) -> None:
+        """Count one failed login in the window starting at ``window_start`` (unix seconds):
+        an atomic ADD while the stored window is that one, else a new window with count 1.
+        Concurrent failures are all counted."""
+        model = StaffAccountModel(f"STAFF#{username}", "STAFF")
+        try:
+            model.update(actions=[StaffAccountModel.failed_logins.add(1)],
+                         condition=StaffAccountModel.pk.exists()
+                         & (StaffAccountModel.failure_window_start == window_start))
+            return
+        except UpdateError:
+            pass
+        try:
+            model.update(actions=[StaffAccountModel.failed_logins.set(1),
+                                  StaffAccountModel.failure_window_start.set(window_start)],
+                         condition=StaffAccountModel.pk.exists()
+                         & (StaffAccountModel.failure_window_start != window_start))
+        except UpdateError:  # a concurrent failure opened the window: count in it
+            try:
+                model.update(actions=[StaffAccountModel.failed_logins.add(1)], condition=StaffAccountModel.pk.exists())
+            except UpdateError:
+                pass
+
+    def reset_login_failures(self, username: str, now_seconds: int) -> None:
+        """Clear the failure counter after a successful login."""
+        try:
+            StaffAccountModel(f"STAFF#{username}", "STAFF").update(
+                actions=[StaffAccountModel.failed_logins.set(0),
+                         StaffAccountModel.failure_window_start.set(now_seconds)],
+                condition=StaffAccountModel.pk.exists())
+        except UpdateError:
+            pass
+
+    def set_staff_disabled(self, username: str, disabled: bool) -> bool:
+        """Disable or enable an account; False if there is no such account."""
+        try:
+            StaffAccountModel(f"STAFF#{username}", "STAFF").update(
+                actions=[StaffAccountModel.disabled.set(disabled)], condition=StaffAccountModel.pk.exists())
+        except UpdateError:
+            return False
+        return True
+
+    # --- sessions ---------------------------------------------------------------------------
+
+    def create_session(self, sid: str, record: dict[str, Any]) -> None:
+        """Store a new refresh session (``expires_at`` a datetime)."""
+        SessionModel(f"SESSION#{sid}", "SESSION", **record).save(condition=SessionModel.pk.does_not_exist())
+
+    def get_session(self, sid: str) -> dict[str, Any] | None:
+        """A session, or None (also after TTL removed it)."""
+        row = _get(SessionModel, f"SESSION#{sid}", "SESSION")
+        return row.attribute_values if row else None
+
+    def rotate_session(self, sid: str, old_hash: str, new_hash: str, now: dt.datetime) -> None:
+        """Replace the refresh hash if it is still ``old_hash`` and the session is not revoked.
+        Raises :class:`SessionChanged` otherwise (a concurrent refresh won)."""
+        try:
+            SessionModel(f"SESSION#{sid}", "SESSION").update(
+                actions=[SessionModel.refresh_hash.set(new_hash), SessionModel.previous_hash.set(old_hash),
+                         SessionModel.rotated_at.set(utc_iso(now))],
+                condition=(SessionModel.refresh_hash == old_hash) & SessionModel.revoked_at.does_not_exist())
+        except UpdateError as exc:
+            raise SessionChanged(sid) from exc
+
+    def revoke_session(self, sid: str, now: dt.datetime) -> None:
+        """Mark a session revoked (refresh refused from now on)."""
+        try:
+            SessionModel(f"SESSION#{sid}", "SESSION").update(
+                actions=[SessionModel.revoked_at.set(utc_iso(now))],
+                condition=SessionModel.pk.exists() & SessionModel.revoked_at.does_not_exist())
+        except UpdateError:
+            pass
+
+    # --- consents ---------------------------------------------------------------------------
+
+    def put_consent(self, record: dict[str, Any]) -> None:
+        """Store a new consent (never overwrites)."""
+        ConsentModel(f"CONSENT#{record['applicant_key']}", f"C#{record['consent_id']}", **record).save(
+            condition=ConsentModel.pk.does_not_exist())
+
+    def consents_of(self, applicant_key: str | None) -> list[Consent]:
+        """Every consent a villager gave (one Query; a villager has a handful)."""
+        if not applicant_key:
+            return []
+        return [_consent(r) for r in ConsentModel.query(f"CONSENT#{applicant_key}", consistent_read=True)]
+
+    def consent_rows_of(self, applicant_key: str) -> list[dict[str, Any]]:
+        """The stored consent records of a villager (for listing)."""
+        return [r.attribute_values for r in ConsentModel.query(f"CONSENT#{applicant_key}", consistent_read=True)]
+
+    def consent_rows_for_agent(self, agent_subject: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Consent records given to an agent, newest first (GSI ``consents_by_agent``)."""
+        return [r.attribute_values for r in ConsentModel.by_agent.query(
+            agent_subject, scan_index_forward=False, limit=limit)]
+
+    def revoke_consent(self, applicant_key: str, consent_id: str, now: dt.datetime) -> bool:
+        """Set ``revoked_at`` on a villager's consent; False if it does not exist or was revoked."""
+        try:
+            ConsentModel(f"CONSENT#{applicant_key}", f"C#{consent_id}").update(
+                actions=[ConsentModel.revoked_at.set(utc_iso(now))],
+                condition=ConsentModel.pk.exists() & ConsentModel.revoked_at.does_not_exist())
+        except UpdateError:
+            return False
+        return True

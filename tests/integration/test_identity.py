@@ -1,0 +1,232 @@
+"""Login, tokens, real-name binding, staff accounts, consents and the audit trail."""
+import datetime as dt
+import json
+
+import pytest
+
+from chalicelib import container, settings
+from chalicelib.adapters.wechat import mint_local_code
+from chalicelib.domain.access import Principal
+from tests.conftest import APPLICANT, OTHER_PERSON, VILLAGE, bearer, table_items, valid_submission
+
+
+def login(client, code):
+    return client.http.post("/v1/auth/wx-login", headers={"Content-Type": "application/json"},
+                            body=json.dumps({"code": code}))
+
+
+def test_login_code_works_once(client):
+    code = mint_local_code("openid-once")
+    first, second = login(client, code), login(client, code)
+    assert first.status_code == 200 and first.json_body["token_type"] == "Bearer"
+    assert second.status_code == 401 and second.json_body["code"] == "LOGIN_CODE_USED"
+    assert "session_key" not in first.body.decode()  # WeChat's session key stays on the server
+
+
+@pytest.mark.parametrize("make_code", [
+    lambda: "nonsense", lambda: "",
+    lambda: mint_local_code("openid-x", issued=1700000000),          # long expired
+    lambda: mint_local_code("openid-x")[:-1] + "0",                   # altered
+    lambda: mint_local_code("openid-x").replace("openid-x", "openid-y"),  # someone else's openid
+])
+def test_invalid_or_altered_or_expired_codes_are_refused(client, make_code):
+    response = login(client, make_code())
+    assert response.status_code in (400, 401)
+    assert response.json_body["code"] in ("LOGIN_CODE_INVALID", "VALIDATION_FAILED")
+
+
+def test_same_wechat_user_logs_in_again_as_the_same_subject(auth):
+    assert auth.wx_login("openid-same")["subject"] == auth.wx_login("openid-same")["subject"]
+
+
+def test_no_token_is_401_and_a_tampered_token_is_refused(client, auth):
+    assert client.http.get("/v1/me").status_code == 401
+    token = auth.wx_login("openid-t")["access_token"]
+    head, payload, signature = token.split(".")
+    for forged in (f"{head}.{payload}.{signature[:-2]}AA", f"{head}.{payload[:-2]}AA.{signature}",
+                   "Bearer " + token, token + "x"):
+        response = client.http.get("/v1/me", headers=bearer(forged))
+        assert response.status_code in (401, 403), forged
+    assert client.http.get("/v1/me", headers={"Authorization": "Basic abc"}).status_code == 403
+    assert client.http.get("/v1/me", headers=bearer(token)).status_code == 200
+
+
+def test_an_expired_token_gets_401_token_expired(client):
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=settings.ACCESS_TOKEN_SECONDS + 60)
+    token, _ = container.tokens().issue(Principal(subject="u_0000000000", roles=frozenset({"villager"})), past)
+    response = client.http.get("/v1/me", headers=bearer(token))
+    assert response.status_code == 401 and response.json_body["code"] == "TOKEN_EXPIRED"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(client, auth):
+    tokens = auth.wx_login("openid-r")
+    refresh = lambda t: auth.post("/v1/auth/refresh", {"refresh_token": t})  # noqa: E731
+    second = refresh(tokens["refresh_token"])
+    assert second.status_code == 200 and second.json_body["refresh_token"] != tokens["refresh_token"]
+    # the old one again: someone else may hold it, so the whole session ends
+    reused = refresh(tokens["refresh_token"])
+    assert reused.status_code == 401 and reused.json_body["code"] == "REFRESH_REUSED"
+    assert refresh(second.json_body["refresh_token"]).json_body["code"] == "REFRESH_INVALID"
+    assert refresh("garbage.garbage").status_code == 401
+
+
+def test_logout_ends_refresh(client, auth):
+    tokens = auth.wx_login("openid-lo")
+    assert client.http.post("/v1/auth/logout", headers=bearer(tokens["access_token"]), body="{}").status_code == 200
+    assert auth.post("/v1/auth/refresh", {"refresh_token": tokens["refresh_token"]}).status_code == 401
+
+
+def test_binding_stores_only_a_keyed_hash_and_masked_values(client, auth):
+    headers = auth.villager("openid-bind")
+    me = client.http.get("/v1/me", headers=headers).json_body
+    assert me["identity_bound"] and me["id_number"] == "431***********1234" and me["name"] == "张*"
+    stored = json.dumps(table_items(settings.IDENTITY_TABLE), ensure_ascii=False)
+    assert APPLICANT["id_number"] not in stored and "张三" not in stored
+
+
+def test_one_account_per_resident_id(client, auth):
+    auth.villager("openid-first")
+    tokens = auth.wx_login("openid-second")
+    response = client.http.put("/v1/me/identity", headers=bearer(tokens["access_token"]),
+                               body=json.dumps({"name": APPLICANT["name"], "id_number": APPLICANT["id_number"]}))
+    assert response.status_code == 409 and response.json_body["code"] == "IDENTITY_TAKEN"
+
+
+def test_binding_checks_the_id_check_digit(client, auth):
+    tokens = auth.wx_login("openid-bad")
+    response = client.http.put("/v1/me/identity", headers=bearer(tokens["access_token"]),
+                               body=json.dumps({"name": "张三", "id_number": "431224195001011235"}))
+    assert response.status_code == 400 and response.json_body["details"][0]["code"] == "ID_NUMBER_CHECKSUM"
+
+
+def test_unbound_villager_cannot_apply(client, auth):
+    tokens = auth.wx_login("openid-unbound")
+    response = client.http.post("/v1/cases", headers=bearer(tokens["access_token"]),
+                                body=json.dumps(valid_submission(), ensure_ascii=False))
+    assert response.status_code == 403 and response.json_body["code"] == "IDENTITY_NOT_BOUND"
+
+
+def test_villager_cannot_apply_for_someone_else(client, auth):
+    headers = auth.villager("openid-self", OTHER_PERSON)
+    response = client.http.post("/v1/cases", headers=headers, body=json.dumps(valid_submission(), ensure_ascii=False))
+    assert response.status_code == 403 and response.json_body["code"] == "APPLICANT_NOT_SELF"
+
+
+def test_staff_password_login_and_lockout(client, auth):
+    auth.staff("clerk.lock", ["window_clerk"], ["431224100"])
+    wrong = lambda: auth.post("/v1/auth/staff-login", {"username": "clerk.lock", "password": "wrong-password"})  # noqa: E731
+    for _ in range(settings.STAFF_MAX_FAILED_LOGINS):
+        assert wrong().json_body["code"] == "BAD_CREDENTIALS"
+    locked = auth.post("/v1/auth/staff-login", {"username": "clerk.lock", "password": "Very-Secret-42x"})
+    assert locked.status_code == 429 and locked.json_body["code"] == "ACCOUNT_LOCKED"
+    assert int(locked.headers["Retry-After"]) > 0
+    unknown = auth.post("/v1/auth/staff-login", {"username": "nobody", "password": "whatever-123"})
+    assert unknown.status_code == 401 and unknown.json_body["code"] == "BAD_CREDENTIALS"
+    stored = json.dumps(table_items(settings.IDENTITY_TABLE))
+    assert "Very-Secret-42x" not in stored and "$argon2id$" in stored
+
+
+def test_disabled_staff_cannot_log_in_or_refresh(client, auth):
+    headers = auth.staff("clerk.gone", ["window_clerk"], ["431224100"])
+    login = auth.post("/v1/auth/staff-login", {"username": "clerk.gone", "password": "Very-Secret-42x"}).json_body
+    assert client.http.post("/v1/admin/accounts/clerk.gone/disable", headers=auth.admin(), body="{}").status_code == 200
+    assert auth.post("/v1/auth/refresh", {"refresh_token": login["refresh_token"]}).json_body["code"] == "ACCOUNT_DISABLED"
+    again = auth.post("/v1/auth/staff-login", {"username": "clerk.gone", "password": "Very-Secret-42x"})
+    assert again.status_code == 401 and again.json_body["code"] == "ACCOUNT_DISABLED"
+    assert headers  # the access token in hand expires on its own (15 minutes)
+
+
+def test_staff_account_rules(auth):
+    admin = auth.admin()
+    body = {"username": "sup.x", "display_name": "督查", "roles": ["supervisor"], "password": "Another-Secret-9"}
+    response = auth.post("/v1/admin/accounts", body, admin)
+    assert response.status_code == 400 and response.json_body["details"][0]["field"] == "township_codes"
+    body["township_codes"] = ["431224100"]
+    assert auth.post("/v1/admin/accounts", body, admin).status_code == 201
+    assert auth.post("/v1/admin/accounts", body, admin).json_body["code"] == "USERNAME_TAKEN"
+    assert "password" not in auth.post("/v1/admin/accounts", {**body, "username": "sup.y"}, admin).body.decode()
+
+
+def test_agent_needs_consent_and_loses_access_when_it_is_revoked(client, auth):
+    villager = auth.villager()
+    agent = auth.agent()
+    body = json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False)
+    refused = client.http.post("/v1/cases", headers=agent, body=body)
+    assert refused.status_code == 403 and refused.json_body["code"] == "CONSENT_REQUIRED"
+    consent = auth.consent(villager, agent)
+    case = client.http.post("/v1/cases", headers=agent, body=body).json_body
+    assert client.http.get(f"/v1/cases/{case['case_no']}", headers=agent).status_code == 200
+    assert [c["case_no"] for c in client.http.get("/v1/cases", headers=agent).json_body["cases"]] == [case["case_no"]]
+    # the villager sees the case as theirs, and the consent
+    assert client.http.get(f"/v1/cases/{case['case_no']}", headers=villager).status_code == 200
+    assert client.http.get("/v1/consents", headers=villager).json_body["given"][0]["active"] is True
+    # revoked: the agent can neither read nor file any more
+    revoked = client.http.post(f"/v1/consents/{consent['consent_id']}/revoke", headers=villager, body="{}")
+    assert revoked.status_code == 200
+    assert client.http.get(f"/v1/cases/{case['case_no']}", headers=agent).status_code == 404
+    assert client.http.get("/v1/cases", headers=agent).json_body["cases"] == []
+    assert client.http.post("/v1/cases", headers=agent, body=body).json_body["code"] == "CONSENT_REQUIRED"
+    # revoking twice, or someone else's consent, is 404
+    assert client.http.post(f"/v1/consents/{consent['consent_id']}/revoke", headers=villager, body="{}").status_code == 404
+
+
+def test_a_one_case_consent_covers_that_case_only(client, auth):
+    villager = auth.villager()
+    agent = auth.agent()
+    mine = client.http.post("/v1/cases", headers=villager, body=json.dumps(valid_submission(), ensure_ascii=False))
+    other = client.http.post("/v1/cases", headers=villager,
+                             body=json.dumps(valid_submission(item_code="HH-MZ-002"), ensure_ascii=False))
+    case_no, other_no = mine.json_body["case_no"], other.json_body["case_no"]
+    # a case filed by the villager without a village code is outside every agent's villages
+    auth.consent(villager, agent, scope="case", case_no=case_no)
+    assert client.http.get(f"/v1/cases/{case_no}", headers=agent).status_code == 404
+    with_village = client.http.post("/v1/cases", headers=villager,
+                                    body=json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False)).json_body
+    auth.consent(villager, agent, scope="case", case_no=with_village["case_no"])
+    assert client.http.get(f"/v1/cases/{with_village['case_no']}", headers=agent).status_code == 200
+    assert client.http.get(f"/v1/cases/{other_no}", headers=agent).status_code == 404
+
+
+def test_consent_to_someone_who_is_not_an_agent_is_refused(auth):
+    villager = auth.villager()
+    stranger = auth.villager("openid-stranger", OTHER_PERSON)
+    body = {"agent_subject": auth.subject(stranger), "scope": "period", "valid_until": "2099-01-01"}
+    response = auth.post("/v1/consents", body, villager)
+    assert response.status_code == 404 and response.json_body["details"][0]["code"] == "UNKNOWN_AGENT"
+
+
+def test_every_read_and_change_is_audited_and_readable_per_case(client, auth):
+    villager = auth.villager()
+    clerk = auth.staff("clerk.audit", ["window_clerk"], ["431224100"])
+    case_no = client.http.post("/v1/cases", headers=villager,
+                               body=json.dumps(valid_submission(), ensure_ascii=False)).json_body["case_no"]
+    client.http.get(f"/v1/cases/{case_no}", headers=clerk)
+    trail = client.http.get(f"/v1/cases/{case_no}/audit", headers=villager).json_body["records"]
+    assert [r["action"] for r in trail] == ["case.create", "case.read", "case.audit.read"]
+    assert trail[1]["roles"] == ["window_clerk"] and trail[1]["origin"]["ip"]
+    assert APPLICANT["id_number"] not in json.dumps(table_items(settings.AUDIT_TABLE))
+    other_clerk = auth.staff("clerk.other", ["window_clerk"], ["431224101"])
+    assert client.http.get(f"/v1/cases/{case_no}/audit", headers=other_clerk).status_code == 404
+
+
+def test_a_stale_token_cannot_rebind_to_another_id(client, auth):
+    first = auth.wx_login("openid-stale")
+    stale = bearer(first["access_token"])  # issued before binding: carries no ID
+    assert client.http.put("/v1/me/identity", headers=stale, body=json.dumps(
+        {"name": APPLICANT["name"], "id_number": APPLICANT["id_number"]}, ensure_ascii=False)).status_code == 200
+    again = client.http.put("/v1/me/identity", headers=stale, body=json.dumps(
+        {"name": OTHER_PERSON["name"], "id_number": OTHER_PERSON["id_number"]}, ensure_ascii=False))
+    assert again.status_code == 409 and again.json_body["code"] == "IDENTITY_ALREADY_BOUND"
+
+
+def test_failed_logins_are_all_counted(auth):
+    from chalicelib import container
+    auth.staff("clerk.count", ["window_clerk"], ["431224100"])
+    start = int(dt.datetime.now(dt.timezone.utc).timestamp())
+    repo = container.identity()
+    for _ in range(3):
+        repo.record_login_failure("clerk.count", start)
+    assert repo.get_staff("clerk.count")["failed_logins"] == 3
+    repo.record_login_failure("clerk.count", start + 1000)  # a new window starts at 1
+    assert repo.get_staff("clerk.count")["failed_logins"] == 1
