@@ -122,14 +122,36 @@ def test_submit_classify_stop_restart(stack):
         tapped = set(pool.map(tap, range(4)))
     assert len(tapped) == 1
 
-    # an operator files over SQS
+    # the administrator registers a station operator, which files a signed request over HTTP
+    # and signed messages over SQS
+    from chalicelib.domain import signing
+    registered = requests.post(f"{stack.base}/v1/admin/operators", timeout=10, json={
+        "operator_id": "op-e2e", "name": "端到端运营方", "webhook_url": "http://127.0.0.1:9/hooks",
+        "stations": [{"station_id": "st-01", "township_code": "431224100", "village_code": "431224100201"}]},
+        headers={"Authorization": f"Bearer {admin.json()['access_token']}"})
+    assert registered.status_code == 201, registered.text
+    key = {"key_id": registered.json()["key_id"], "secret": registered.json()["key_secret"]}
+    raw = json.dumps({"station_id": "st-01", "submission": valid_submission(item_code="HH-SB-002")}).encode()
+    filed = requests.post(f"{stack.base}/v1/operator/cases", data=raw, timeout=10, headers={
+        "Content-Type": "application/json", "Idempotency-Key": "op-e2e-http-0001",
+        **signing.sign_request(**key, method="POST", path="/v1/operator/cases", body=raw)})
+    assert filed.status_code == 201, filed.text
+    forged = requests.post(f"{stack.base}/v1/operator/cases", data=raw, timeout=10, headers={
+        "Content-Type": "application/json", "Idempotency-Key": "op-e2e-http-0002",
+        **signing.sign_request(key_id=key["key_id"], secret="x" * 40, method="POST", path="/v1/operator/cases",
+                               body=raw)})
+    assert forged.status_code == 401 and forged.json()["code"] == "SIGNATURE_MISMATCH"
     sqs = stack.aws("sqs")
     url = sqs.get_queue_url(QueueName="bianmin-operator-intake")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({
-        "operator_id": "op-e2e", "station_id": "st-01", "idempotency_key": "op-e2e-0000001",
-        "submission": valid_submission(item_code="HH-SB-001")}, ensure_ascii=False))
+
+    def send_signed(body):
+        attributes = signing.sign_message(**key, queue="bianmin-operator-intake", body=body)
+        sqs.send_message(QueueUrl=url, MessageBody=body, MessageAttributes={
+            k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()})
+    send_signed(json.dumps({"operator_id": "op-e2e", "station_id": "st-01", "idempotency_key": "op-e2e-0000001",
+                            "submission": valid_submission(item_code="HH-SB-001")}, ensure_ascii=False))
     dlq = sqs.get_queue_url(QueueName="bianmin-operator-intake-dlq")["QueueUrl"]
-    sqs.send_message(QueueUrl=url, MessageBody="{broken")
+    send_signed("{broken")
     deadline = time.monotonic() + 15
     dead = []
     while time.monotonic() < deadline and not dead:

@@ -568,3 +568,18 @@ def test_queue_retention_agrees_with_the_template():
     queue = next(r for r in template["Resources"].values()
                  if r.get("Type") == "AWS::SQS::Queue" and r["Properties"]["QueueName"] == settings.OPERATOR_INTAKE_QUEUE)
     assert queue["Properties"]["MessageRetentionPeriod"] == operators.OPERATOR_QUEUE_RETENTION_SECONDS
+
+
+def test_the_functions_may_write_operator_secrets_and_roll_back_only_operator_items():
+    policy = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    statements = {s.get("Sid"): s for s in policy["Statement"]}
+    secrets_statement = statements["OperatorSecrets"]
+    assert set(secrets_statement["Action"]) == {"secretsmanager:CreateSecret", "secretsmanager:PutSecretValue",
+                                                "secretsmanager:GetSecretValue"}
+    for prefix in (settings.OPERATOR_KEY_SECRET_PREFIX, settings.OPERATOR_WEBHOOK_SECRET_PREFIX):
+        assert f"arn:*:secretsmanager:*:*:secret:{prefix}*" in secrets_statement["Resource"]
+    # DeleteItem (undoing a registration whose webhook secret could not be stored) reaches
+    # operator and key items only, never accounts, sessions or consents
+    deletes = [s for s in policy["Statement"] if "dynamodb:DeleteItem" in s["Action"]]
+    assert [s["Sid"] for s in deletes] == ["OperatorRegistrationRollback"]
+    assert deletes[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["OPERATOR#*", "OPKEY#*"]
