@@ -81,6 +81,17 @@ def principal_of(request) -> Principal:
     return principal_from_claims(json.loads(authorizer["principal"]))
 
 
+def signed_path(request) -> str:
+    """The path an operator signs: the route (``request.path`` is the template, e.g.
+    ``/v1/operator/cases/{case_no}``) with its path parameters filled in. The same in AWS and
+    locally, whatever stage or custom-domain base path the URL carries (API Gateway's own
+    ``path`` includes a base path; Chalice's local server has no ``path`` at all)."""
+    path = request.path
+    for name, value in (request.uri_params or {}).items():
+        path = path.replace("{" + name + "}", value)
+    return path
+
+
 def endpoint(blueprint: Blueprint, path: str, *, methods: Iterable[str] = ("GET",), access: str = TOKEN,
              roles: Iterable[str] = (), **route_kwargs: Any) -> Callable[[Callable[..., Any]], Any]:
     """Declare a route. ``access`` is :data:`TOKEN` (default: bearer token, ``roles`` checked,
@@ -105,12 +116,8 @@ def endpoint(blueprint: Blueprint, path: str, *, methods: Iterable[str] = ("GET"
                 from ..usecases import operators
                 origin = origin_of(request, "operator_api")
                 event = request.to_original_event()
-                # API Gateway's ``path`` is the path under the stage; Chalice's local server and
-                # test client only set ``requestContext.path``; ``request.path`` is the route
-                # template (``/v1/x/{id}``), never what the operator signed.
-                path = event.get("path") or (event.get("requestContext") or {}).get("path") or request.path
                 principal = operators.authenticate(
-                    method=request.method, path=path,
+                    method=request.method, path=signed_path(request),
                     query=event.get("multiValueQueryStringParameters") or {},
                     headers=dict(request.headers or {}), body=request.raw_body or b"",
                     gate=container.operator_gate())
