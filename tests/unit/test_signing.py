@@ -128,3 +128,17 @@ def test_station_rules():
 def test_webhook_url_rule(url, stage, code):
     problem = webhook_url_problem(url, stage)
     assert (problem.code if problem else None) == code
+
+
+def test_the_worked_examples_of_the_operator_documentation():
+    secret = "bmk_example-secret-do-not-use"
+    body = ('{"station_id":"st-0001","submission":{"item_code":"HH-SB-002","township_code":"431224100",'
+            '"applicant":{"name":"张三","id_number":"431224195001011234"}}}').encode()
+    post = signing.canonical_request("POST", "/v1/operator/cases", None, 1764460800,
+                                     "3f9c1e0a7b2d4c58a1e6f0b9d2c7e4a1", body)
+    assert post.split("\n")[5] == "da16dd2e39a23bbd84f902caa55f11c9d37c6c3997363804efed09afe298f85c"
+    assert signing.signature(secret, post) == "ee90f4304cad0adcddb43316e69d278449aa28e886831a2a5b1b69f36d306d04"
+    get = signing.canonical_request("GET", "/v1/operator/cases/20261130143005123-431224100-7KQ3",
+                                    {"lang": "zh CN", "a": "1"}, 1764460800, "3f9c1e0a7b2d4c58a1e6f0b9d2c7e4a2", b"")
+    assert get.split("\n")[2] == "a=1&lang=zh%20CN"
+    assert signing.signature(secret, get) == "4dccaf77ff9724257e4fbe452d59713ec85a4d4943792de4665dd42c714036dd"
