@@ -8,8 +8,9 @@ pattern                                     key
 ==========================================  ==========================================================
 operator by id                              pk="OPERATOR#<operator_id>", sk="OPERATOR" (GetItem, consistent)
 API key by id -> operator, status           pk="OPKEY#<key_id>", sk="OPKEY" (GetItem, consistent)
-register operator + first key               TransactWrite of both items, each does-not-exist
-issue / revoke a key                        PutItem does-not-exist / UpdateItem status (key must exist)
+register operator + first key               TransactWrite of both items (each does-not-exist) + the audit record
+issue / revoke a key                        TransactWrite: key Put does-not-exist / Update status if active,
+                                            + the audit record
 use a nonce once                            PutItem pk="NONCE#<key_id>#<nonce>", sk="NONCE", condition
                                             does-not-exist (SQS: or the same ``message_id``); TTL ``expires_at``
 count a request in a minute                 UpdateItem pk="RATE#<operator_id>#<unix minute>", sk="RATE":
@@ -36,12 +37,13 @@ from .. import settings
 from ..domain.operators import KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE
 from ..usecases.ports import WriteConflict
 from . import secrets
-from .models import _IdentityMeta
+from .models import AuditModel, _IdentityMeta
 
 OPERATOR_SK, KEY_SK, NONCE_SK, RATE_SK = "OPERATOR", "OPKEY", "NONCE", "RATE"
 #: Seconds a cached key or webhook secret is used before it is read again.
 SECRET_CACHE_SECONDS = 60
 _CONDITION_FAILED = "ConditionalCheckFailedException"
+_CONDITION_FAILED_REASON = "ConditionalCheckFailed"  # a transaction's cancellation reason
 
 
 class StationAttribute(MapAttribute):
@@ -116,6 +118,11 @@ class RateModel(Model):
     expires_at = TTLAttribute()
 
 
+def _reasons(exc: TransactWriteError) -> list[str | None]:
+    """The cancellation reason code of each item of a failed transaction."""
+    return [r.code if r else None for r in (exc.cancellation_reasons or [])]
+
+
 def _utc(epoch_seconds: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(epoch_seconds, tz=dt.timezone.utc)
 
@@ -185,14 +192,16 @@ class DynamoOperatorGate:
     # --- administration ----------------------------------------------------------------------
 
     def create_operator(self, operator: dict[str, Any], key: dict[str, Any], key_secret: str,
-                        webhook_secret: str) -> None:
-        """Store a new operator, its first key and both secrets.
+                        webhook_secret: str, audit: dict[str, Any]) -> None:
+        """Store a new operator, its first key, both secrets and the audit record ``audit``.
 
         Order, so that a failure leaves nothing usable half-written: the key secret (under a
-        fresh random key id, harmless alone), then the operator and key items in one
-        transaction (each must not exist: raises :class:`WriteConflict` when the operator id
-        is taken), then the webhook secret; if that fails the two items are deleted again and
-        the error is raised.
+        fresh random key id, harmless alone); then the operator item, the key item (each must
+        not exist: :class:`WriteConflict` when the operator id is taken) and the audit record
+        in one transaction; then the webhook secret (safe to overwrite: the transaction made
+        this call the operator's only creator). If that last write fails the two items are
+        deleted again (the audit record stays: the trail is append-only) and the error is
+        raised.
         """
         secrets.put_secret(settings.OPERATOR_KEY_SECRET_PREFIX + key["key_id"], key_secret,
                            f"Bianmin operator API key {key['key_id']} ({operator['operator_id']})")
@@ -203,8 +212,11 @@ class DynamoOperatorGate:
             with TransactWrite(connection=self._connection) as tx:
                 tx.save(op_model, condition=OperatorModel.pk.does_not_exist())
                 tx.save(key_model, condition=OperatorKeyModel.pk.does_not_exist())
+                tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
         except TransactWriteError as exc:
-            raise WriteConflict(operator["operator_id"]) from exc
+            if _reasons(exc)[:1] == [_CONDITION_FAILED_REASON]:
+                raise WriteConflict(operator["operator_id"]) from exc
+            raise
         try:
             secrets.put_secret(settings.OPERATOR_WEBHOOK_SECRET_PREFIX + operator["operator_id"], webhook_secret,
                                f"Bianmin webhook signing secret ({operator['operator_id']})")
@@ -214,36 +226,34 @@ class DynamoOperatorGate:
                 tx.delete(key_model)
             raise
 
-    def add_key(self, key: dict[str, Any], key_secret: str) -> None:
+    def add_key(self, key: dict[str, Any], key_secret: str, audit: dict[str, Any]) -> None:
         """Store another key of an existing operator: the secret first (a fresh random key id,
-        harmless alone), then the key item (must not exist: raises :class:`WriteConflict`)."""
+        harmless alone), then the key item (must not exist) and the audit record ``audit`` in
+        one transaction."""
         secrets.put_secret(settings.OPERATOR_KEY_SECRET_PREFIX + key["key_id"], key_secret,
                            f"Bianmin operator API key {key['key_id']} ({key['operator_id']})")
-        try:
-            OperatorKeyModel(f"OPKEY#{key['key_id']}", KEY_SK, **key).save(
-                condition=OperatorKeyModel.pk.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == _CONDITION_FAILED:
-                raise WriteConflict(key["key_id"]) from exc
-            raise
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(OperatorKeyModel(f"OPKEY#{key['key_id']}", KEY_SK, **key),
+                    condition=OperatorKeyModel.pk.does_not_exist())
+            tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
 
-    def revoke_key(self, key_id: str, revoked_at: str, revoked_by: str) -> dict[str, Any]:
-        """Mark an active key revoked (its secret stays in Secrets Manager for the record).
-        Returns the key as stored afterwards; a key already revoked is returned unchanged."""
+    def revoke_key(self, key_id: str, revoked_at: str, revoked_by: str, audit: dict[str, Any]) -> bool:
+        """Mark an active key revoked and append ``audit``, in one transaction (the secret
+        stays in Secrets Manager for the record). False, and nothing written, when the key is
+        not active (already revoked, or gone)."""
         model = OperatorKeyModel(f"OPKEY#{key_id}", KEY_SK)
         try:
-            model.update(actions=[OperatorKeyModel.status.set(KEY_REVOKED),
-                                  OperatorKeyModel.revoked_at.set(revoked_at),
-                                  OperatorKeyModel.revoked_by.set(revoked_by)],
-                         condition=OperatorKeyModel.pk.exists() & (OperatorKeyModel.status == KEY_ACTIVE))
-        except UpdateError as exc:
-            if exc.cause_response_code != _CONDITION_FAILED:
-                raise
-            current = self.get_key(key_id)
-            if current is None:
-                raise WriteConflict(key_id) from exc
-            return current
-        return _key_dict(model)
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(model, actions=[OperatorKeyModel.status.set(KEY_REVOKED),
+                                          OperatorKeyModel.revoked_at.set(revoked_at),
+                                          OperatorKeyModel.revoked_by.set(revoked_by)],
+                          condition=OperatorKeyModel.pk.exists() & (OperatorKeyModel.status == KEY_ACTIVE))
+                tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if _reasons(exc)[:1] == [_CONDITION_FAILED_REASON]:
+                return False
+            raise
+        return True
 
     # --- per request -------------------------------------------------------------------------
 

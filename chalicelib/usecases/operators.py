@@ -32,7 +32,7 @@ from ..domain.access import (ADMINISTRATOR, STATION_OPERATOR, Forbidden, Origin,
                              Unauthenticated)
 from ..domain.cases import utc_iso
 from ..domain.errors import Conflict, FieldProblem, NotFound, UnknownReference, ValidationFailed
-from ..domain.operators import KEY_ACTIVE, OPERATOR_ACTIVE, station_of, station_problems, webhook_url_problem
+from ..domain.operators import KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE, station_of, station_problems, webhook_url_problem
 from . import audit, intake
 from .ports import WriteConflict
 
@@ -72,9 +72,9 @@ class OperatorGate(Protocol):
     def get_key(self, key_id: str) -> dict[str, Any] | None: ...
     def key_secret(self, key_id: str) -> str: ...
     def create_operator(self, operator: dict[str, Any], key: dict[str, Any], key_secret: str,
-                        webhook_secret: str) -> None: ...
-    def add_key(self, key: dict[str, Any], key_secret: str) -> None: ...
-    def revoke_key(self, key_id: str, revoked_at: str, revoked_by: str) -> dict[str, Any]: ...
+                        webhook_secret: str, audit: dict[str, Any]) -> None: ...
+    def add_key(self, key: dict[str, Any], key_secret: str, audit: dict[str, Any]) -> None: ...
+    def revoke_key(self, key_id: str, revoked_at: str, revoked_by: str, audit: dict[str, Any]) -> bool: ...
     def consume_nonce(self, key_id: str, nonce: str, *, used_at: str, expires_at: int,
                       message_id: str | None = None) -> bool: ...
     def count_request(self, operator_id: str, minute: int, limit: int) -> bool: ...
@@ -196,7 +196,8 @@ def register_operator(body: Any, *, principal: Principal, origin: Origin, gate: 
     Raises ValidationFailed (shape; duplicate station; village outside its township; webhook
     URL not https, or not public outside the local stage) and Conflict ``OPERATOR_EXISTS``
     (409) when the id is taken. Nothing is written on bad input.
-    Audited as ``operator.register`` on ``SUBJECT#op_<operator_id>``.
+    Audited as ``operator.register`` on ``SUBJECT#op_<operator_id>``, in the same transaction
+    as the operator (no record, no operator).
     """
     principal.require(ADMINISTRATOR)
     schemas.validate("operator_registration", body)
@@ -216,13 +217,17 @@ def register_operator(body: Any, *, principal: Principal, origin: Origin, gate: 
                 "status": OPERATOR_ACTIVE, "created_at": utc_iso(at), "created_by": principal.subject}
     key, key_secret = _new_key(operator_id, principal.subject, at)
     webhook_secret = "bmw_" + secrets.token_urlsafe(32)
+    target = audit.subject_target(f"op_{operator_id}")
+    trail = audit.entry(principal, origin, "operator.register", target, {
+        "key_id": key["key_id"], "stations": [s["station_id"] for s in body["stations"]],
+        "webhook_url": body["webhook_url"], "rate_limit_per_minute": operator["rate_limit_per_minute"]}, at)
     try:
-        gate.create_operator(operator, key, key_secret, webhook_secret)
+        gate.create_operator(operator, key, key_secret, webhook_secret, trail)
     except WriteConflict as exc:
         raise _operator_exists() from exc
-    audit.record(audit_log, principal, origin, "operator.register", audit.subject_target(f"op_{operator_id}"),
-                 {"key_id": key["key_id"], "stations": [s["station_id"] for s in body["stations"]],
-                  "webhook_url": body["webhook_url"], "rate_limit_per_minute": operator["rate_limit_per_minute"]}, at)
+    except Exception:  # the webhook secret failed and the items were removed: say so in the trail
+        audit.record(audit_log, principal, origin, "operator.register.undone", target, {"key_id": key["key_id"]})
+        raise
     return {"operator": operator_view(operator), "key_id": key["key_id"], "key_secret": key_secret,
             "webhook_secret": webhook_secret}
 
@@ -250,14 +255,13 @@ def issue_key(principal: Principal, origin: Origin, operator_id: str, *, gate: O
     """``POST /v1/admin/operators/{operator_id}/keys``: another API key (for rotation: issue,
     switch, then revoke the old one). Returns ``{operator_id, key_id, key_secret, status,
     created_at}``; the secret is shown this once. Administrator only; NotFound for an unknown
-    operator. Audited as ``operator.key.issue``."""
+    operator. Audited as ``operator.key.issue`` (in the key's transaction)."""
     principal.require(ADMINISTRATOR)
     _known_operator(operator_id, gate)
     at = now()
     key, key_secret = _new_key(operator_id, principal.subject, at)
-    gate.add_key(key, key_secret)
-    audit.record(audit_log, principal, origin, "operator.key.issue", audit.subject_target(f"op_{operator_id}"),
-                 {"key_id": key["key_id"]}, at)
+    gate.add_key(key, key_secret, audit.entry(principal, origin, "operator.key.issue",
+                                              audit.subject_target(f"op_{operator_id}"), {"key_id": key["key_id"]}, at))
     return {"operator_id": operator_id, "key_id": key["key_id"], "key_secret": key_secret,
             "status": key["status"], "created_at": key["created_at"]}
 
@@ -267,7 +271,8 @@ def revoke_key(principal: Principal, origin: Origin, operator_id: str, key_id: s
     """``POST /v1/admin/operators/{operator_id}/keys/{key_id}/revoke``: the key stops working at
     once (every request reads its status). Revoking a revoked key changes nothing and answers
     the same. Administrator only; NotFound for an unknown operator or a key of another
-    operator. Audited as ``operator.key.revoke`` (only when it changed something)."""
+    operator. Audited as ``operator.key.revoke`` in the same transaction, only when it changed
+    something."""
     principal.require(ADMINISTRATOR)
     _known_operator(operator_id, gate)
     key = gate.get_key(key_id) if signing.KEY_ID_PATTERN.fullmatch(key_id or "") else None
@@ -275,9 +280,12 @@ def revoke_key(principal: Principal, origin: Origin, operator_id: str, key_id: s
         raise NotFound("未找到该密钥")
     at = now()
     if key["status"] == KEY_ACTIVE:
-        key = gate.revoke_key(key_id, utc_iso(at), principal.subject)
-        audit.record(audit_log, principal, origin, "operator.key.revoke", audit.subject_target(f"op_{operator_id}"),
-                     {"key_id": key_id}, at)
+        trail = audit.entry(principal, origin, "operator.key.revoke", audit.subject_target(f"op_{operator_id}"),
+                            {"key_id": key_id}, at)
+        if gate.revoke_key(key_id, utc_iso(at), principal.subject, trail):
+            key = {**key, "status": KEY_REVOKED, "revoked_at": utc_iso(at)}
+        else:  # revoked meanwhile by another request
+            key = gate.get_key(key_id) or key
     return {k: key.get(k) for k in ("operator_id", "key_id", "status", "created_at", "revoked_at")}
 
 

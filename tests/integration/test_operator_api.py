@@ -160,6 +160,32 @@ def test_bad_registration_names_the_field_and_writes_nothing(client, overrides, 
     assert table_items(settings.AUDIT_TABLE) == []
 
 
+def test_a_registration_whose_webhook_secret_cannot_be_stored_leaves_no_operator(client):
+    # GIVEN Secrets Manager refuses the webhook secret (an outage, injected at the AWS client)
+    from botocore.exceptions import EndpointConnectionError
+
+    from chalicelib.adapters.aws import client as aws_client
+    events = aws_client("secretsmanager").meta.events
+
+    def refuse(params, **_):
+        if params.get("Name", "").startswith(settings.OPERATOR_WEBHOOK_SECRET_PREFIX):
+            raise EndpointConnectionError(endpoint_url="https://secretsmanager.us-east-1.amazonaws.com")
+    events.register("provide-client-params.secrets-manager.CreateSecret", refuse)
+    try:
+        response = client.http.post("/v1/admin/operators", headers=token_headers({"administrator"}),
+                                    body=json.dumps(registration()))
+    finally:
+        events.unregister("provide-client-params.secrets-manager.CreateSecret", refuse)
+    # THEN the administrator gets an error, no operator or key exists, and the trail says so
+    assert response.status_code == 500 and response.json_body["code"] == "INTERNAL_ERROR"
+    assert identity_items("OPERATOR#") == [] and identity_items("OPKEY#") == []
+    actions = sorted(r["action"]["S"] for r in audit_records("SUBJECT#op_op-minsheng"))
+    assert actions == ["operator.register", "operator.register.undone"]
+    # AND once Secrets Manager is back, the same registration succeeds
+    created = register(client)
+    assert container.operator_gate().webhook_target("op-minsheng")[1] == created["webhook_secret"]
+
+
 def test_plain_http_to_loopback_is_allowed_in_the_local_stage(client):
     assert settings.STAGE == "local"
     register(client, webhook_url="http://127.0.0.1:9000/hooks")
