@@ -246,6 +246,8 @@ class IdempotencyModel(Model):
 # used WeChat login code                 pk="WXCODE#<sha256>", sk="WXCODE" (TTL)
 # a villager's consents                  pk="CONSENT#<applicant_key>", sk="C#<consent_id>"
 # consents given to an agent             GSI ``consents_by_agent``: agent_subject, granted_at
+# station operators, API keys, nonces,   pk="OPERATOR#...", "OPKEY#...", "NONCE#...", "RATE#..."
+#   request counters                     (models and patterns in ``operator_repo.py``)
 # =====================================  ===============================================
 
 

@@ -6,7 +6,9 @@ import logging
 import re
 
 from chalicelib import settings
+from chalicelib.domain import signing
 from tests.conftest import AGENT_PERSON, APPLICANT, VILLAGE, valid_submission
+from tests.integration.test_operator_api import Operator, register
 
 ID_NUMBER = re.compile(r"(?<!\d)\d{17}[\dXx](?!\d)")
 PHONE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -29,11 +31,17 @@ def test_a_full_scenario_logs_no_id_or_phone_number(client, auth, queues, caplog
         queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
         client.http.get(f"/v1/cases/{case['case_no']}", headers=clerk)
         client.http.get(f"/v1/cases/{APPLICANT['id_number']}", headers=clerk)  # an ID typed as a case number
-        bad = {"operator_id": "op-x", "station_id": "st-1", "idempotency_key": "k" * 12,
+        operator = Operator(client, register(client, "op-x"))  # signed operator requests and messages
+        operator.file(valid_submission(item_code="HH-SB-002", note=f"电话 {APPLICANT['phone']}"))
+        bad = {"operator_id": "op-x", "station_id": "st-0001", "idempotency_key": "k" * 12,
                "submission": valid_submission(applicant={"name": "张三", "id_number": "431224195001011235",
                                                          "phone": APPLICANT["phone"]})}
-        queues.send(settings.OPERATOR_INTAKE_QUEUE, bad)
+        body = json.dumps(bad, ensure_ascii=False)
+        queues.send(settings.OPERATOR_INTAKE_QUEUE, body, signing.sign_message(
+            key_id=operator.key_id, secret=operator.secret, queue=settings.OPERATOR_INTAKE_QUEUE, body=body))
         queues.deliver(settings.OPERATOR_INTAKE_QUEUE, "on_operator_intake")
+        [dead] = queues.take_all(settings.OPERATOR_INTAKE_DLQ)  # refused by validation, after the signature
+        assert "ID_NUMBER_CHECKSUM" in dead["MessageAttributes"]["error_details"]["StringValue"]
         logging.getLogger("bianmin").error("oops with %s", AGENT_PERSON["id_number"])  # even a careless line
     finally:
         bianmin.removeHandler(handler)
