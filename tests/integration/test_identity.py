@@ -26,7 +26,7 @@ def test_login_code_works_once(client):
 @pytest.mark.parametrize("make_code", [
     lambda: "nonsense", lambda: "",
     lambda: mint_local_code("openid-x", issued=1700000000),          # long expired
-    lambda: mint_local_code("openid-x")[:-1] + "0",                   # altered
+    lambda: (lambda c: c[:-1] + ("1" if c.endswith("0") else "0"))(mint_local_code("openid-x")),  # altered
     lambda: mint_local_code("openid-x").replace("openid-x", "openid-y"),  # someone else's openid
 ])
 def test_invalid_or_altered_or_expired_codes_are_refused(client, make_code):
