@@ -4,7 +4,7 @@ from chalice import Chalice, Rate
 from chalicelib import settings
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.public import bp as public_bp
-from chalicelib.handlers import consumers
+from chalicelib.handlers import consumers, webhooks
 
 app = Chalice(app_name="bianmin")
 app.register_blueprint(public_bp)
@@ -21,6 +21,12 @@ def on_case_intake(event):
 def on_operator_intake(event):
     """Third-party station operators' case intake over SQS."""
     return consumers.operator_intake(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.WEBHOOK_QUEUE, batch_size=10)
+def on_webhook_delivery(event):
+    """Signed callbacks to station operators, retried with backoff, then dead-lettered."""
+    return webhooks.webhook_delivery(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(2, unit=Rate.MINUTES), name="requeue_stalled_intake")
