@@ -4,11 +4,13 @@ from chalice import Chalice, Rate
 from chalicelib import settings
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.public import bp as public_bp
+from chalicelib.api.webhooks import bp as webhooks_bp
 from chalicelib.handlers import consumers, webhooks
 
 app = Chalice(app_name="bianmin")
 app.register_blueprint(public_bp)
 app.register_blueprint(cases_bp)
+app.register_blueprint(webhooks_bp)
 
 
 @app.on_sqs_message(queue=settings.CASE_INTAKE_QUEUE, batch_size=10)

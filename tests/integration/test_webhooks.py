@@ -485,3 +485,10 @@ def test_doc_examples_are_valid_python():
     assert not verify_signature(SECRET, signature(OTHER_SECRET, now, body), body, now=now)
     assert not verify_signature(SECRET, signature(SECRET, now, body), body + b" ", now=now)
     assert not verify_signature(SECRET, "garbage", body, now=now)
+
+
+def test_operator_routes_are_declared_signed_operator_only():
+    import app  # noqa: F401  (registers the blueprints)
+    from chalicelib.api import security
+    assert security.ROUTES[("GET", "/v1/operator/webhooks/failed")] == security.OPERATOR
+    assert security.ROUTES[("POST", "/v1/operator/webhooks/{delivery_id}/redeliver")] == security.OPERATOR
