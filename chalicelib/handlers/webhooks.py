@@ -9,6 +9,7 @@ receives SQS moves it to ``bianmin-webhooks-dlq``.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from .. import container
@@ -18,6 +19,14 @@ from ..logs import logger
 from ..usecases import webhooks
 
 MAX_MESSAGE_BYTES = 1024
+#: One thread per message of a batch (the default executor has only CPUs + 4 of them).
+SEND_THREADS = 10
+
+
+@functools.lru_cache(maxsize=None)
+def _send_pool():
+    from concurrent.futures import ThreadPoolExecutor
+    return ThreadPoolExecutor(max_workers=SEND_THREADS, thread_name_prefix="webhook-send")
 
 
 class RetryLater(Exception):
@@ -45,7 +54,7 @@ def webhook_delivery(event: dict[str, Any], context: Any = None) -> dict[str, An
     sender = container.webhook_sender()
 
     async def send(url: str, body: bytes, headers: dict) -> Any:
-        return await asyncio.to_thread(sender.send, url, body, headers)
+        return await asyncio.get_running_loop().run_in_executor(_send_pool(), sender.send, url, body, headers)
 
     async def handle(record) -> None:
         message = _message(record)
