@@ -97,8 +97,8 @@ class _PinnedHTTP(urllib.request.HTTPHandler):
 
 
 class _PinnedHTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, pinned: _Pinned) -> None:
-        super().__init__(context=ssl.create_default_context())
+    def __init__(self, pinned: _Pinned, context: ssl.SSLContext) -> None:
+        super().__init__(context=context)
         self.pinned = pinned
 
     def https_open(self, req):
@@ -109,12 +109,15 @@ class UrllibWebhookSender:
     """POSTs webhook bodies (see the module docstring for the rules it applies).
 
     ``local`` allows plain http to loopback (the ``local`` stage); ``resolver`` maps
-    ``(host, port)`` to address texts (tests pass a fixed one instead of DNS).
+    ``(host, port)`` to address texts (tests pass a fixed one instead of DNS); ``context`` is
+    the TLS context (default: the system's trusted CAs, certificate and host name checked).
     """
 
-    def __init__(self, *, local: bool | None = None, resolver: Resolver = system_resolver) -> None:
+    def __init__(self, *, local: bool | None = None, resolver: Resolver = system_resolver,
+                 context: ssl.SSLContext | None = None) -> None:
         self.local = settings.STAGE == "local" if local is None else local
         self.resolver = resolver
+        self.context = context or ssl.create_default_context()
 
     def check(self, url: str) -> tuple[str, list[str]]:
         """``(scheme, allowed addresses)`` of ``url``. Raises ``WebhookUrlRefused``."""
@@ -137,7 +140,7 @@ class UrllibWebhookSender:
         opener = urllib.request.OpenerDirector()
         for handler in (urllib.request.ProxyHandler({}), _NoRedirect(), urllib.request.HTTPErrorProcessor(),
                         urllib.request.HTTPDefaultErrorHandler(),
-                        _PinnedHTTPS(pinned) if scheme == "https" else _PinnedHTTP(pinned)):
+                        _PinnedHTTPS(pinned, self.context) if scheme == "https" else _PinnedHTTP(pinned)):
             opener.add_handler(handler)
         request = urllib.request.Request(url, data=body, method="POST", headers=headers)
         watchdog = threading.Timer(settings.WEBHOOK_TOTAL_TIMEOUT, pinned.abort)
