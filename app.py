@@ -10,7 +10,8 @@ from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
 from chalicelib.api.security import bp as security_bp
-from chalicelib.handlers import consumers
+from chalicelib.api.webhooks import bp as webhooks_bp
+from chalicelib.handlers import consumers, webhooks
 
 app = Chalice(app_name="bianmin")
 app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
@@ -21,6 +22,7 @@ app.register_blueprint(consents_bp)
 app.register_blueprint(admin_bp)
 app.register_blueprint(operator_bp)
 app.register_blueprint(operators_admin_bp)
+app.register_blueprint(webhooks_bp)
 
 
 @app.on_sqs_message(queue=settings.CASE_INTAKE_QUEUE, batch_size=10)
@@ -33,6 +35,12 @@ def on_case_intake(event):
 def on_operator_intake(event):
     """Third-party station operators' case intake over SQS."""
     return consumers.operator_intake(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.WEBHOOK_QUEUE, batch_size=10)
+def on_webhook_delivery(event):
+    """Signed callbacks to station operators, retried with backoff, then dead-lettered."""
+    return webhooks.webhook_delivery(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(2, unit=Rate.MINUTES), name="requeue_stalled_intake")

@@ -15,6 +15,12 @@ loads that the bare import does not, with their median cumulative time (the modu
 everything it imported first), slowest first. ``-X importtime`` itself adds overhead, so its
 numbers are larger than the perf_counter figures; use them to rank, not to add up.
 
+Besides ``import app`` (the API and queue functions) the script measures the token authorizer,
+which Chalice deploys as a Lambda function of its own (handler
+``chalicelib.api.security.token_authorizer``) and API Gateway invokes before every authenticated
+request, and what the first authenticated request wires up (PyJWT, Powertools' parameters
+utility, the identity and audit repositories, argon2's module).
+
 Results: printed, and written to ``bench/results/import_time.json``.
 """
 from __future__ import annotations
@@ -40,9 +46,26 @@ STATEMENTS = {
     # request pays for them; this adds that wiring (object construction only, no AWS calls).
     "app_wired": ("import app; from chalicelib import container; container.catalog(); container.cases(); "
                   "container.intake_publisher(); container.calendar()"),
+    # ... plus what the first authenticated request adds: tokens (PyJWT), the identity and audit
+    # repositories, Powertools' parameters utility (secrets), the password hasher's module (argon2;
+    # container.passwords() is left out: it computes an argon2 hash, CPU time, not import time).
+    "app_wired_auth": ("import app; from chalicelib import container; container.catalog(); container.cases(); "
+                       "container.intake_publisher(); container.calendar(); container.tokens(); "
+                       "container.identity(); container.audit_log(); import chalicelib.adapters.passwords; "
+                       "import aws_lambda_powertools.utilities.parameters"),
+    # The token authorizer is its own Lambda function (handler chalicelib.api.security.token_authorizer),
+    # invoked on every authenticated request (TTL 0): its cold start imports this module, not app ...
+    "authorizer": "import chalicelib.api.security",
+    # ... and its first invocation wires the token verifier and the secrets provider.
+    "authorizer_wired": ("import chalicelib.api.security; from chalicelib import container; container.tokens(); "
+                         "import aws_lambda_powertools.utilities.parameters"),
 }
 LABELS = {"bare": "bare: chalice, boto3, pynamodb", "app": "import app",
-          "app_wired": "import app + first-request wiring (container.*())"}
+          "app_wired": "import app + first-request wiring (container.*())",
+          "app_wired_auth": "import app + first-request wiring + identity wiring (tokens, identity, audit, "
+                            "secrets, argon2 module)",
+          "authorizer": "authorizer function: import chalicelib.api.security",
+          "authorizer_wired": "authorizer function + first-invocation wiring (tokens, secrets)"}
 
 
 def environment() -> dict[str, str]:

@@ -101,8 +101,27 @@ def webhook_publisher():
     return SqsPublisher(settings.WEBHOOK_QUEUE)
 
 
+@functools.lru_cache(maxsize=None)
+def webhook_deliveries():
+    """Webhook delivery records (cases table)."""
+    from .adapters.webhook_deliveries import DynamoWebhookDeliveries
+    return DynamoWebhookDeliveries()
+
+
+def webhook_targets():
+    """Operators' webhook URL and signing secret: the operator gate (``webhook_target``)."""
+    return operator_gate()
+
+
+@functools.lru_cache(maxsize=None)
+def webhook_sender():
+    """Signed webhook POSTs (stdlib HTTP with the SSRF guard; plain http to loopback in ``local``)."""
+    from .adapters.webhook_http import UrllibWebhookSender
+    return UrllibWebhookSender()
+
+
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendar, tokens, identity, audit_log,
-           wechat, passwords, operator_gate, webhook_publisher)
+           wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender)
 
 
 def reset() -> None:

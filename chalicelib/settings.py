@@ -20,6 +20,18 @@ WEBHOOK_DLQ = "bianmin-webhooks-dlq"
 #: Deliveries a webhook gets before SQS moves it to the dead-letter queue (the queue's
 #: ``maxReceiveCount`` in infra/resources.json; a test checks they agree).
 WEBHOOK_MAX_ATTEMPTS = 6
+#: Webhook retry backoff (seconds): after failed attempt n the message waits
+#: ``base × 2^(n−1)``, at most the cap (defaults: 1, 2, 4, 8, 16 minutes between the six
+#: attempts). ``BIANMIN_WEBHOOK_BACKOFF_SECONDS=0`` retries at once (tests).
+WEBHOOK_BACKOFF_SECONDS = int(os.environ.get("BIANMIN_WEBHOOK_BACKOFF_SECONDS", "60"))
+WEBHOOK_BACKOFF_MAX_SECONDS = 3600
+#: Webhook HTTP timeouts (seconds): connecting, each read, and the whole request.
+WEBHOOK_CONNECT_TIMEOUT = 3
+WEBHOOK_READ_TIMEOUT = 5
+WEBHOOK_TOTAL_TIMEOUT = 10
+#: Delivery records expire (TTL) this many days after delivery, or after creation otherwise.
+WEBHOOK_DELIVERED_KEEP_DAYS = 30
+WEBHOOK_RECORD_KEEP_DAYS = 90
 
 #: Secrets Manager names (infra/resources.json creates them).
 TOKEN_KEY_SECRET = "bianmin/token-key"

@@ -37,7 +37,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(package):
     sources = [(name, event) for name, res in template["Resources"].items()
                if res.get("Type") == "AWS::Serverless::Function"
                for event in res["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
-    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake"}
+    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery"}
     for name, event in sources:
         # exact spelling: cfn-lint accepts a misspelled property (design.md)
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
@@ -55,9 +55,10 @@ def test_every_queue_has_a_dead_letter_queue_and_names_match_the_code(package):
     template = json.loads((package / "sam.json").read_text())
     queues = {r["Properties"]["QueueName"]: r for r in template["Resources"].values()
               if r.get("Type") == "AWS::SQS::Queue"}
-    for name in (settings.CASE_INTAKE_QUEUE, settings.OPERATOR_INTAKE_QUEUE):
+    for name in (settings.CASE_INTAKE_QUEUE, settings.OPERATOR_INTAKE_QUEUE, settings.WEBHOOK_QUEUE):
         assert "RedrivePolicy" in queues[name]["Properties"], name
-    assert settings.OPERATOR_INTAKE_DLQ in queues
+    assert {settings.OPERATOR_INTAKE_DLQ, settings.WEBHOOK_DLQ} <= set(queues)
+    assert queues[settings.WEBHOOK_QUEUE]["Properties"]["RedrivePolicy"]["maxReceiveCount"] == settings.WEBHOOK_MAX_ATTEMPTS
     tables = {r["Properties"]["TableName"] for r in template["Resources"].values()
               if r.get("Type") == "AWS::DynamoDB::Table"}
     assert tables == {settings.CATALOG_TABLE, settings.CASES_TABLE, settings.IDENTITY_TABLE, settings.AUDIT_TABLE}
@@ -81,3 +82,13 @@ def test_the_audit_table_is_append_only_for_the_functions():
         resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
         if any("bianmin-audit" in r for r in resources):
             assert set(statement["Action"]) <= {"dynamodb:PutItem", "dynamodb:Query"}
+
+
+def test_webhook_consumer_is_wired_to_its_queue(package):
+    template = json.loads((package / "sam.json").read_text())
+    function = template["Resources"]["OnWebhookDelivery"]
+    assert function["Type"] == "AWS::Serverless::Function"
+    source = function["Properties"]["Events"]["OnWebhookDeliverySqsEventSource"]
+    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.WEBHOOK_QUEUE}")
+    assert source["Properties"]["BatchSize"] == 10
+    assert function["Properties"]["Timeout"] == 60

@@ -76,12 +76,14 @@ class DynamoIdentityRepository:
         first login with ``new_subject``. Concurrent first logins end with one user."""
         link = _get(LinkModel, f"WX#{openid}", "WX")
         if link is None:
+            user = UserModel(f"USER#{new_subject}", "PROFILE", subject=new_subject, openid=openid,
+                             created_at=utc_iso(now))
             try:
                 with TransactWrite(connection=self._connection) as tx:
                     tx.save(LinkModel(f"WX#{openid}", "WX", subject=new_subject, created_at=utc_iso(now)),
                             condition=LinkModel.pk.does_not_exist())
-                    tx.save(UserModel(f"USER#{new_subject}", "PROFILE", subject=new_subject, openid=openid,
-                                      created_at=utc_iso(now)), condition=UserModel.pk.does_not_exist())
+                    tx.save(user, condition=UserModel.pk.does_not_exist())
+                return user.attribute_values
             except TransactWriteError:
                 pass  # a twin login created it: read it below
             link = _get(LinkModel, f"WX#{openid}", "WX")

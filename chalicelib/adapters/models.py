@@ -18,6 +18,9 @@ cases waiting for intake classification  cases GSI ``pending_intake`` (sparse, 8
                                        intake_shard, submitted_at < cutoff
 a villager's cases                     cases GSI ``by_applicant``: applicant_key, submitted_at
 cases an agent filed                   cases GSI ``by_agent``: agent_subject, submitted_at
+webhook delivery                       cases: GetItem pk="DELIVERY#<operator_id>", sk="<delivery_id>"
+an operator's failed deliveries        cases GSI ``failed_deliveries`` (sparse: failed only):
+                                       failed_operator, failed_at (newest first)
 =====================================  ===============================================
 """
 from __future__ import annotations
@@ -230,6 +233,53 @@ class IdempotencyModel(Model):
     request_hash = UnicodeAttribute()
     created_at = UnicodeAttribute()
     expires_at = TTLAttribute()
+
+
+class FailedDeliveriesIndex(GlobalSecondaryIndex):
+    """Sparse: only deliveries that failed every retry (and were not redelivered since) carry
+    ``failed_operator``."""
+
+    class Meta:
+        index_name = "failed_deliveries"
+        projection = AllProjection()
+
+    failed_operator = UnicodeAttribute(hash_key=True)
+    failed_at = UnicodeAttribute(range_key=True)
+
+
+class WebhookDeliveryModel(Model):
+    """One webhook delivery to a station operator: pk="DELIVERY#<operator_id>",
+    sk="<delivery_id>" (``whd_`` + 32 hex). ``body`` is the exact JSON text sent on every
+    attempt (no personal data, ``schemas/webhook_event.json``). ``status`` is pending,
+    delivered or failed; ``attempts`` counts HTTP attempts over all redeliveries; ``last_error``
+    is ``HTTP <status>`` or a short network error. Times are UTC ISO-8601. TTL removes a record
+    30 days after delivery, otherwise 90 days after creation (``settings``)."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    delivery_id = UnicodeAttribute()
+    operator_id = UnicodeAttribute()
+    case_no = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    body = UnicodeAttribute()
+    status = UnicodeAttribute()
+    attempts = NumberAttribute(default=0)
+    last_error = UnicodeAttribute(null=True)
+    last_status_code = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    last_attempt_at = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+    failed_operator = UnicodeAttribute(null=True)
+    failed_at = UnicodeAttribute(null=True)
+    redeliveries = NumberAttribute(default=0)
+    redelivered_at = UnicodeAttribute(null=True)
+    expires_at = TTLAttribute(null=True)
+
+    failed_deliveries = FailedDeliveriesIndex()
 
 
 # --- identity table (bianmin-identity): accounts, sessions, consents ------------------------

@@ -35,6 +35,7 @@ from pynamodb.transactions import TransactWrite
 
 from .. import settings
 from ..domain.operators import KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE
+from ..logs import logger
 from ..usecases.ports import WriteConflict
 from . import secrets
 from .models import AuditModel, _IdentityMeta
@@ -67,7 +68,7 @@ class OperatorModel(Model):
     operator_id = UnicodeAttribute()
     name = UnicodeAttribute()
     stations = ListAttribute(of=StationAttribute)
-    webhook_url = UnicodeAttribute()
+    webhook_url = UnicodeAttribute(null=True)
     rate_limit_per_minute = NumberAttribute()
     status = UnicodeAttribute()
     created_at = UnicodeAttribute()
@@ -129,8 +130,8 @@ def _utc(epoch_seconds: int) -> dt.datetime:
 
 def _operator_dict(model: OperatorModel) -> dict[str, Any]:
     values = dict(model.attribute_values)
-    values["stations"] = [s.as_dict() for s in model.stations]
-    values["rate_limit_per_minute"] = int(model.rate_limit_per_minute)
+    values["stations"] = [s.as_dict() for s in model.stations or ()]
+    values["rate_limit_per_minute"] = int(model.rate_limit_per_minute or settings.OPERATOR_RATE_LIMIT_PER_MINUTE)
     values.pop("pk", None), values.pop("sk", None)
     return values
 
@@ -178,16 +179,21 @@ class DynamoOperatorGate:
         return secrets.get_secret(settings.OPERATOR_KEY_SECRET_PREFIX + key_id, max_age=SECRET_CACHE_SECONDS)
 
     def webhook_target(self, operator_id: str) -> tuple[str, str] | None:
-        """``(webhook_url, webhook signing secret)`` of an active operator, or None when the
-        operator is unknown or suspended (nothing is delivered to a suspended operator). The
-        secret is cached 60 s. Raises GetParameterError when the secret cannot be read (the
-        delivery should be retried)."""
+        """``(webhook_url, webhook signing secret)`` of an active operator (``usecases.ports.
+        WebhookTargets``), or None when the operator is unknown, suspended (nothing is delivered
+        to a suspended operator), has no URL, or its secret cannot be read (logged; the delivery
+        counts a failed attempt and is retried). The secret is cached 60 s."""
+        from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
         operator = self.get_operator(operator_id)
         if operator is None or operator["status"] != OPERATOR_ACTIVE or not operator.get("webhook_url"):
             return None
-        secret = secrets.get_secret(settings.OPERATOR_WEBHOOK_SECRET_PREFIX + operator_id,
-                                    max_age=SECRET_CACHE_SECONDS)
-        return operator["webhook_url"], secret
+        try:
+            secret = secrets.get_secret(settings.OPERATOR_WEBHOOK_SECRET_PREFIX + operator_id,
+                                        max_age=SECRET_CACHE_SECONDS)
+        except GetParameterError:
+            logger.warning("operator webhook secret unreadable", extra={"operator_id": operator_id})
+            return None
+        return (operator["webhook_url"], secret) if secret else None
 
     # --- administration ----------------------------------------------------------------------
 

@@ -31,3 +31,10 @@ class SqsPublisher:
             kwargs["MessageAttributes"] = {k: {"DataType": "String", "StringValue": v}
                                            for k, v in attributes.items() if v}
         client("sqs").send_message(**kwargs)
+
+
+def change_visibility(queue_name: str, receipt_handle: str, seconds: int) -> None:
+    """Make a received message visible again after ``seconds`` (0: at once; SQS allows up to
+    12 hours from its first receipt). Used for retry backoff."""
+    client("sqs").change_message_visibility(QueueUrl=queue_url(queue_name), ReceiptHandle=receipt_handle,
+                                            VisibilityTimeout=seconds)

@@ -63,23 +63,30 @@ class WeChatApi:
         return WeChatSession(openid=body["openid"], session_key=body["session_key"], unionid=body.get("unionid"))
 
 
-_LOCAL_CODE = re.compile(r"^local\.([A-Za-z0-9_-]{6,64})\.([0-9]{10})\.([0-9a-f]{32})$")
+_LOCAL_CODE = re.compile(r"^local\.([A-Za-z0-9_-]{6,64})\.([0-9]{10})\.([0-9a-f]{8})\.([0-9a-f]{32})$")
 
 
-def _local_signature(secret: str, openid: str, issued: int) -> str:
-    return hmac.new(secret.encode(), f"{openid}.{issued}".encode(), hashlib.sha256).hexdigest()[:32]
+def _local_signature(secret: str, openid: str, issued: int, nonce: str) -> str:
+    return hmac.new(secret.encode(), f"{openid}.{issued}.{nonce}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def local_code_with_secret(secret: str, openid: str, issued: int | None = None) -> str:
+    """A local login code ``local.<openid>.<issued>.<nonce>.<mac>`` signed with the local
+    AppSecret ``secret``; every call gives a new code, like ``wx.login()``."""
+    import secrets as random
+    issued = int(time.time()) if issued is None else issued
+    nonce = random.token_hex(4)
+    return f"local.{openid}.{issued}.{nonce}.{_local_signature(secret, openid, issued, nonce)}"
 
 
 def mint_local_code(openid: str, issued: int | None = None) -> str:
     """A login code the local stand-in accepts for ``openid`` (what ``wx.login()`` would give a
-    phone; used by tests and ``python -m chalicelib.cli wx-code``). Valid 5 minutes."""
-    secret = secrets.get_json_secret(settings.WECHAT_SECRET)["secret"]
-    issued = int(time.time()) if issued is None else issued
-    return f"local.{openid}.{issued}.{_local_signature(secret, openid, issued)}"
+    phone; used by tests and ``python -m chalicelib.cli wx-code``). Valid 5 minutes, once."""
+    return local_code_with_secret(secrets.get_json_secret(settings.WECHAT_SECRET)["secret"], openid, issued)
 
 
 class LocalWeChat:
-    """code2Session stand-in for the ``local`` stage: a code is ``local.<openid>.<issued>.<mac>``
+    """code2Session stand-in for the ``local`` stage: a code is ``local.<openid>.<issued>.<nonce>.<mac>``
     signed with the local AppSecret, so only codes minted for this stack work; expired (over
     5 minutes) or altered codes get 40029 like WeChat. Reuse is refused by the use case (40163)."""
 
@@ -88,9 +95,9 @@ class LocalWeChat:
         match = _LOCAL_CODE.fullmatch(code or "")
         if not match:
             raise WeChatLoginError(ERR_INVALID_CODE, "invalid code")
-        openid, issued, mac = match.group(1), int(match.group(2)), match.group(3)
+        openid, issued, nonce, mac = match.group(1), int(match.group(2)), match.group(3), match.group(4)
         secret = secrets.get_json_secret(settings.WECHAT_SECRET)["secret"]
-        if not hmac.compare_digest(mac, _local_signature(secret, openid, issued)):
+        if not hmac.compare_digest(mac, _local_signature(secret, openid, issued, nonce)):
             raise WeChatLoginError(ERR_INVALID_CODE, "invalid code")
         if not -30 <= time.time() - issued <= settings.LOGIN_CODE_SECONDS:
             raise WeChatLoginError(ERR_INVALID_CODE, "code expired")

@@ -16,7 +16,6 @@ from ..domain.access import Forbidden, TooManyRequests, Unauthenticated
 from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound,
                              UnknownReference, ValidationFailed)
 from ..logs import logger
-from ..validation import parse_json
 
 _STATUS = {ValidationFailed: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
            UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429}
@@ -63,7 +62,9 @@ def api_view(view: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def json_body(request) -> Any:
-    """The request body parsed as JSON (see :func:`chalicelib.validation.parse_json`)."""
+    """The request body parsed as JSON (see :func:`chalicelib.validation.parse_json`; imported
+    here, not at the top, so the token authorizer's cold start does not load jsonschema)."""
+    from ..validation import parse_json
     return parse_json(request.raw_body)
 
 

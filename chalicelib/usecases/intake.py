@@ -157,8 +157,10 @@ def _filer(body: dict[str, Any], principal: Principal, station: dict[str, Any] |
             raise Forbidden("该村不在您的代办范围内", code="VILLAGE_NOT_YOURS")
         if not agent_may_act(principal, None, applicant_key, village, identity.consents_of(applicant_key), at):
             raise Forbidden("该村民尚未授权您代办，请村民先在小程序中授权", code="CONSENT_REQUIRED")
-        appointment = identity.agent_appointment(principal.id_key) or {}
-        body["agent"] = {"name": appointment.get("name", "村代办员"), "village": village}
+        appointment = identity.agent_appointment(principal.id_key)
+        if not appointment or village not in appointment["villages"]:  # ended since the token was issued
+            raise Forbidden("您的代办员任命已结束或已变更，请重新登录", code="AGENT_NOT_APPOINTED")
+        body["agent"] = {"name": appointment["name"], "village": village}
         return {**facts, "channel": CHANNEL_MINI_PROGRAM, "role": VILLAGE_AGENT, "submitted_by": "agent",
                 "agent_subject": principal.subject}
     if principal.has(WINDOW_CLERK):

@@ -69,6 +69,37 @@ class Publisher(Protocol):
     def publish_raw(self, body: str, attributes: dict[str, str] | None = None) -> None: ...
 
 
+class WebhookTargets(Protocol):
+    """Where an operator's webhooks go (the operator record in the identity table and its
+    signing secret in Secrets Manager). ``webhook_target`` returns ``(url, secret)``, or None
+    when the operator has no webhook URL or secret."""
+
+    def webhook_target(self, operator_id: str) -> tuple[str, str] | None: ...
+
+
+class WebhookDeliveries(Protocol):
+    """Webhook delivery records (``adapters.webhook_deliveries``). Records are dicts with the
+    keys listed in ``models.WebhookDeliveryModel``; times are ``datetime`` (UTC) arguments.
+
+    ``create`` returns False when the delivery id exists already; ``get`` is a consistent read
+    (None when absent); ``record_failure`` and ``mark_delivered`` never turn a delivered record
+    back and ignore a record that no longer exists; ``reopen`` (failed -> pending, out of the
+    failed list) returns False when the record was not failed; ``failed`` returns a page of an
+    operator's failed deliveries, newest first, and the next opaque cursor (ValidationFailed
+    for a cursor it did not issue for that operator)."""
+
+    def create(self, record: dict[str, Any]) -> bool: ...
+    def get(self, operator_id: str, delivery_id: str) -> dict[str, Any] | None: ...
+    def mark_delivered(self, operator_id: str, delivery_id: str, *, at: dt.datetime,
+                       status_code: int | None) -> None: ...
+    def record_failure(self, operator_id: str, delivery_id: str, *, at: dt.datetime, error: str,
+                       status_code: int | None, final: bool) -> None: ...
+    def reopen(self, operator_id: str, delivery_id: str, *, at: dt.datetime) -> bool: ...
+    def reclose(self, operator_id: str, delivery_id: str, *, failed_at: str, at: dt.datetime) -> None: ...
+    def failed(self, operator_id: str, limit: int,
+               cursor: str | None) -> tuple[list[dict[str, Any]], str | None]: ...
+
+
 class CaseNumberTaken(Exception):
     """The generated case number already exists (retry with a new one)."""
 

@@ -58,10 +58,9 @@ class Stack:
     def villager(self, openid="openid-e2e"):
         """Log in like the mini-program (a wx.login() code for the local stand-in) and bind the
         applicant's ID; returns request headers."""
-        from chalicelib.adapters.wechat import _local_signature
+        from chalicelib.adapters.wechat import local_code_with_secret
         secret = json.loads(self.aws("secretsmanager").get_secret_value(SecretId="bianmin/wechat")["SecretString"])
-        issued = int(time.time())
-        code = f"local.{openid}.{issued}.{_local_signature(secret['secret'], openid, issued)}"
+        code = local_code_with_secret(secret["secret"], openid)
         tokens = requests.post(f"{self.base}/v1/auth/wx-login", json={"code": code}, timeout=10).json()
         person = valid_submission()["applicant"]
         bound = requests.put(f"{self.base}/v1/me/identity", json={"name": person["name"], "id_number": person["id_number"]},

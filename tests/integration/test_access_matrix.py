@@ -65,6 +65,9 @@ MATRIX = {
     # signed requests only: a token is no signature (401 SIGNATURE_HEADERS_MISSING)
     ("POST", "/v1/operator/cases"): {**everyone(401), "operator": 201},
     ("GET", "/v1/operator/cases/{case_no}"): {**everyone(401), "operator": 200},
+    ("GET", "/v1/operator/webhooks/failed"): {**everyone(401), "operator": 200},
+    # a delivery id the operator does not have: 404 (redelivery itself: test_webhooks.py)
+    ("POST", "/v1/operator/webhooks/{delivery_id}/redeliver"): {**everyone(401), "operator": 404},
 }
 
 
@@ -176,6 +179,8 @@ class World:
             headers["Idempotency-Key"] = self.unique("matrix-op-key-")
         elif path == "/v1/operator/cases/{case_no}":
             url = path.replace("{case_no}", self.operator_case_no)
+        elif path == "/v1/operator/webhooks/{delivery_id}/redeliver":
+            url = path.replace("{delivery_id}", "dlv_0000000000000000")
         else:
             url = path
         if role == "operator" and path.startswith("/v1/operator/"):

@@ -236,3 +236,16 @@ def test_failed_logins_are_all_counted(auth):
     assert repo.get_staff("clerk.count")["failed_logins"] == 3
     repo.record_login_failure("clerk.count", start + 1000)  # a new window starts at 1
     assert repo.get_staff("clerk.count")["failed_logins"] == 1
+
+
+def test_an_agent_whose_appointment_ended_cannot_file_with_a_token_still_in_hand(client, auth):
+    villager = auth.villager()
+    agent = auth.agent()
+    auth.consent(villager, agent)
+    ended = auth.post("/v1/admin/agents", {"name": "李四", "id_number": "431224198002024567",
+                                           "township_code": "431224100", "villages": [VILLAGE], "active": False},
+                      auth.admin())
+    assert ended.status_code == 200
+    response = client.http.post("/v1/cases", headers=agent,
+                                body=json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False))
+    assert response.status_code == 403 and response.json_body["code"] == "AGENT_NOT_APPOINTED"

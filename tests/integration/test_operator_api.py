@@ -310,6 +310,15 @@ def test_a_signed_query_is_accepted(client, operator):
     assert response.status_code == 404 and response.json_body["code"] == "NOT_FOUND"
 
 
+def test_a_signed_query_reaches_a_route_that_reads_it(client, operator):
+    # the webhook failure list reads ?limit= and ?cursor=; the signature covers them
+    listed = operator.send("GET", "/v1/operator/webhooks/failed", query={"limit": "5"})
+    assert listed.status_code == 200 and listed.json_body["next_cursor"] is None
+    headers = operator.headers("GET", "/v1/operator/webhooks/failed", query={"limit": "5"})
+    changed = client.http.get("/v1/operator/webhooks/failed?limit=100", headers=headers)
+    assert changed.status_code == 401 and changed.json_body["code"] == "SIGNATURE_MISMATCH"
+
+
 def test_a_tampered_method_is_refused(client, operator):
     body = b'{"station_id": "st-0001"}'
     headers = operator.headers("PUT", "/v1/operator/cases", body=body)
