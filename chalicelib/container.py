@@ -120,6 +120,17 @@ def webhook_sender():
     return UrllibWebhookSender()
 
 
+def case_events():
+    """``notify(case, event_type)`` for intake and lifecycle use cases: queues the operator
+    webhook of an operator's case (nothing for other cases)."""
+    from .usecases import webhooks
+
+    def notify(case, event_type):
+        return webhooks.enqueue_case_event(case, event_type, publisher=webhook_publisher(),
+                                           deliveries=webhook_deliveries())
+    return notify
+
+
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendar, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender)
 

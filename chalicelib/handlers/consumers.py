@@ -44,8 +44,8 @@ def _classify_record(record, catalog) -> None:
                                                                 "error": str(exc)})
         return
     try:
-        outcome = intake.classify_case(message["case_no"], catalog=catalog,
-                                       cases=container.cases(), calendar=container.calendar())
+        outcome = intake.classify_case(message["case_no"], catalog=catalog, cases=container.cases(),
+                                       calendar=container.calendar(), notify=container.case_events())
     except NotFound:
         logger.error("intake event for an unknown case", extra={"case_no": message["case_no"]})
         return
@@ -68,7 +68,8 @@ def _operator_record(record, catalog) -> None:
             sent_timestamp_ms=int(record.attributes.sent_timestamp), message_id=record.message_id,
             gate=container.operator_gate(), catalog=catalog, cases=container.cases(),
             publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
-            audit_log=container.audit_log(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH)
+            audit_log=container.audit_log(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH,
+            notify=container.case_events())
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return

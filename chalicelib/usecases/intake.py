@@ -176,7 +176,7 @@ def _filer(body: dict[str, Any], principal: Principal, station: dict[str, Any] |
 
 def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
                 catalog, cases, publisher, identity, id_keys, audit_log, station: dict[str, Any] | None = None,
-                now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
+                notify: Notify | None = None, now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
     """Create a case from a submission (``schemas/case_submission.json``) by ``principal``:
     a bound villager for themselves, a village agent with the villager's consent, a window
     clerk of the township, or a station operator (``station``: ``{operator_id, station_id,
@@ -191,6 +191,7 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
     township). Nothing is written unless the case, its first history entry, the idempotency
     record and the audit record all are (one transaction). The intake event is published after
     the write; if that fails the scheduled :func:`requeue_stalled_intake` publishes it again.
+    ``notify(case, event_type)`` is told about the new case (operator webhooks).
     """
     schemas.validate("case_submission", body)
     _check_people(body)
@@ -240,6 +241,7 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
             time.sleep(0.05 * (attempt + 1))
             continue
         _publish_intake(publisher, case_no)
+        _notify(notify, case, "case.created")
         return case_view(case, [first.to_dict()]), True
     raise RuntimeError("could not allocate a case number")
 
@@ -256,6 +258,20 @@ def _replay(stored: tuple[str, str], request_hash: str, cases) -> dict[str, Any]
     return case_view(*found)
 
 
+Notify = Callable[[dict[str, Any], str], Any]
+
+
+def _notify(notify: Notify | None, case: dict[str, Any], event_type: str) -> None:
+    """Tell ``notify`` about a state change after it was stored. A failure is logged, not
+    raised: the change stands, and the caller's answer must not turn into an error."""
+    if notify is None:
+        return
+    try:
+        notify(case, event_type)
+    except Exception:
+        log.exception("case event not queued", extra={"case_no": case.get("case_no"), "event_type": event_type})
+
+
 def _publish_intake(publisher, case_no: str) -> None:
     try:
         publisher.publish({"type": "case.submitted", "case_no": case_no})
@@ -264,7 +280,7 @@ def _publish_intake(publisher, case_no: str) -> None:
 
 
 def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
-                  now: Clock = utcnow) -> str:
+                  notify: Notify | None = None, now: Clock = utcnow) -> str:
     """Classify a submitted case and record its first due date (queue consumer).
 
     Idempotent: a case already classified (or already failed) is left alone. Returns
@@ -297,7 +313,11 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
         seq=seq, at=moment, actor="system", role="system",
         step_name="分类与时限计算", opinion=f"{labels}；承诺办结日期 {result.due.date.isoformat()}{provisional}",
         data=result.to_dict())
-    return _record(cases, cases.record_classification, case, "classified", result, entry, moment)
+    outcome = _record(cases, cases.record_classification, case, "classified", result, entry, moment)
+    if outcome == "classified":
+        _notify(notify, {**case, "version": int(case["version"]) + 1, "case_classes": result.case_classes,
+                         "due_date": result.due.date.isoformat()}, "case.classified")
+    return outcome
 
 
 def _record(cases, write, case: dict[str, Any], outcome: str, *args: Any) -> str:

@@ -561,3 +561,21 @@ def test_https_goes_to_the_checked_address_and_verifies_the_url_host(tls_receive
     untrusted = UrllibWebhookSender(local=True, resolver=lambda host, p: ["127.0.0.1"])
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.send(f"https://hooks.station.example:{port}/", b"{}", {}).error
     assert len(receiver.requests) == 1
+
+
+def test_an_operator_hears_of_its_case_being_filed_and_classified(client, hooks, receivers, queues):
+    # GIVEN an operator registered by an administrator, with its webhook on 127.0.0.1
+    from tests.integration.test_operator_api import Operator, register
+    receiver = receivers()
+    creds = register(client, "op-hooks", webhook_url=receiver.url)
+    receiver.secret = creds["webhook_secret"]
+    # WHEN it files a signed case and the intake consumer classifies it
+    case_no = Operator(client, creds).file().json_body["case_no"]
+    hooks.drain()
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    hooks.drain()
+    # THEN it was told twice, signed, without personal data
+    events = receiver.events()
+    assert [(e["event_type"], e["case_no"]) for e in events] == [("case.created", case_no), ("case.classified", case_no)]
+    assert all(r["verified"] for r in receiver.requests)
+    assert "431224195001011234" not in json.dumps(events) and "张三" not in json.dumps(events, ensure_ascii=False)
