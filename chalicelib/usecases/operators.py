@@ -32,7 +32,9 @@ from ..domain.access import (ADMINISTRATOR, STATION_OPERATOR, Forbidden, Origin,
                              Unauthenticated)
 from ..domain.cases import utc_iso
 from ..domain.errors import Conflict, FieldProblem, NotFound, UnknownReference, ValidationFailed
-from ..domain.operators import KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE, station_of, station_problems, webhook_url_problem
+from ..domain.operators import (KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE, station_of, station_problems,
+                                webhook_url_problem)
+from ..logs import logger as log
 from . import audit, intake
 from .ports import WriteConflict
 
@@ -225,8 +227,13 @@ def register_operator(body: Any, *, principal: Principal, origin: Origin, gate: 
         gate.create_operator(operator, key, key_secret, webhook_secret, trail)
     except WriteConflict as exc:
         raise _operator_exists() from exc
-    except Exception:  # the webhook secret failed and the items were removed: say so in the trail
-        audit.record(audit_log, principal, origin, "operator.register.undone", target, {"key_id": key["key_id"]})
+    except Exception:
+        # Nothing of the operator remains (a failed webhook secret undoes the items), but the
+        # transaction's "operator.register" record may: say in the trail that it did not stick.
+        try:
+            audit.record(audit_log, principal, origin, "operator.register.failed", target, {"key_id": key["key_id"]})
+        except Exception:  # the original error matters more
+            log.exception("audit record of a failed registration not written", extra={"operator_id": operator_id})
         raise
     return {"operator": operator_view(operator), "key_id": key["key_id"], "key_secret": key_secret,
             "webhook_secret": webhook_secret}
@@ -291,17 +298,17 @@ def revoke_key(principal: Principal, origin: Origin, operator_id: str, key_id: s
 
 # --- cases filed by operators ----------------------------------------------------------------------
 
-def _station_for(operator: dict[str, Any], station_id: str, submission: Any, prefix: str = "") -> dict[str, Any]:
+def _station_for(operator: dict[str, Any], station_id: str, submission: Any) -> dict[str, Any]:
     """The operator's station for a submission: it must be one of the operator's stations
     (UnknownReference ``UNKNOWN_STATION``) in the submission's township (ValidationFailed
     ``STATION_TOWNSHIP_MISMATCH``). Returns ``{operator_id, station_id, township_code, village_code}``."""
     station = station_of(operator, station_id)
     if station is None:
-        raise UnknownReference("该服务站不属于本运营方", [FieldProblem(f"{prefix}station_id", "UNKNOWN_STATION",
+        raise UnknownReference("该服务站不属于本运营方", [FieldProblem("station_id", "UNKNOWN_STATION",
                                                                "服务站编号不存在或不属于本运营方")])
     if submission.get("township_code") != station["township_code"]:
         raise ValidationFailed("办件所属乡镇与服务站所在乡镇不一致", [FieldProblem(
-            f"{prefix}submission.township_code", "STATION_TOWNSHIP_MISMATCH", "应为服务站所在乡镇的代码")])
+            "submission.township_code", "STATION_TOWNSHIP_MISMATCH", "应为服务站所在乡镇的代码")])
     return {"operator_id": operator["operator_id"], **station}
 
 

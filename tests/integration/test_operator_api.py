@@ -180,7 +180,7 @@ def test_a_registration_whose_webhook_secret_cannot_be_stored_leaves_no_operator
     assert response.status_code == 500 and response.json_body["code"] == "INTERNAL_ERROR"
     assert identity_items("OPERATOR#") == [] and identity_items("OPKEY#") == []
     actions = sorted(r["action"]["S"] for r in audit_records("SUBJECT#op_op-minsheng"))
-    assert actions == ["operator.register", "operator.register.undone"]
+    assert actions == ["operator.register", "operator.register.failed"]
     # AND once Secrets Manager is back, the same registration succeeds
     created = register(client)
     assert container.operator_gate().webhook_target("op-minsheng")[1] == created["webhook_secret"]
