@@ -197,7 +197,8 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
     _check_people(body)
     if body.get("village_code") and not village_in_township(body["village_code"], body["township_code"]):
         raise ValidationFailed(details=[FieldProblem("village_code", "VILLAGE_NOT_IN_TOWNSHIP", "村代码不属于所选乡镇")])
-    request_hash = content_hash(body)
+    # the station is part of what an operator's key stands for: the same key from another station is a reuse
+    request_hash = content_hash(body if station is None else {"submission": body, "station_id": station["station_id"]})
     scope_key = f"{principal.subject}#{idempotency_key}" if idempotency_key else None
     if scope_key:
         stored = cases.idempotency_record(scope_key)

@@ -618,3 +618,12 @@ def test_the_functions_may_write_operator_secrets_and_roll_back_only_operator_it
     deletes = [s for s in policy["Statement"] if "dynamodb:DeleteItem" in s["Action"]]
     assert [s["Sid"] for s in deletes] == ["OperatorRegistrationRollback"]
     assert deletes[0]["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == ["OPERATOR#*", "OPKEY#*"]
+
+
+def test_the_same_key_from_another_station_is_a_reuse_not_the_first_case(client):
+    two = Operator(client, register(client, "op-two", stations=[
+        {"station_id": "st-a", "township_code": TOWNSHIP, "village_code": VILLAGE},
+        {"station_id": "st-b", "township_code": TOWNSHIP, "village_code": TOWNSHIP + "202"}]))
+    assert two.file(station_id="st-a", key="op-req-00000077").status_code == 201
+    again = two.file(station_id="st-b", key="op-req-00000077")  # same submission, another station
+    assert again.status_code == 422 and again.json_body["code"] == "IDEMPOTENCY_KEY_REUSED"
