@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
@@ -16,7 +15,7 @@ from .. import settings
 from ..domain.cases import Classification, HistoryEntry, utc_iso
 from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 from .aws import client
-from .models import AuditModel, CaseHistoryModel, CaseModel, IdempotencyModel
+from .models import AuditModel, CaseHistoryModel, CaseModel, IdempotencyModel, transaction_connection
 
 CASE_SK = "CASE"
 IDEMP_SK = "IDEMP"
@@ -41,10 +40,7 @@ class DynamoCaseRepository:
     """Cases in the cases table (keys in ``models.py``)."""
 
     def __init__(self) -> None:
-        self._connection = Connection(region=settings.region(), host=settings.endpoint_url(),
-                                      connect_timeout_seconds=settings.CONNECT_TIMEOUT,
-                                      read_timeout_seconds=settings.READ_TIMEOUT,
-                                      max_retry_attempts=settings.MAX_ATTEMPTS)
+        self._connection = transaction_connection()
 
     def create(self, case: dict[str, Any], first: HistoryEntry,
                idempotency: tuple[str, str] | None, audit: dict[str, Any] | None = None) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
@@ -14,7 +13,7 @@ from .. import settings
 from ..domain.access import Consent
 from ..domain.cases import utc_iso
 from .models import (AgentAppointmentModel, ConsentModel, LinkModel, LoginCodeModel, SessionModel,
-                     StaffAccountModel, UserModel)
+                     StaffAccountModel, UserModel, transaction_connection)
 
 
 class IdentityTaken(Exception):
@@ -52,10 +51,7 @@ class DynamoIdentityRepository:
     """Identity records. Every lookup is a GetItem or a Query on a key (no scans)."""
 
     def __init__(self) -> None:
-        self._connection = Connection(region=settings.region(), host=settings.endpoint_url(),
-                                      connect_timeout_seconds=settings.CONNECT_TIMEOUT,
-                                      read_timeout_seconds=settings.READ_TIMEOUT,
-                                      max_retry_attempts=settings.MAX_ATTEMPTS)
+        self._connection = transaction_connection()
 
     # --- WeChat login codes and users ------------------------------------------------------
 

@@ -29,10 +29,19 @@ import json
 
 from pynamodb.attributes import (BooleanAttribute, JSONAttribute, ListAttribute, NumberAttribute,
                                  TTLAttribute, UnicodeAttribute)
+from pynamodb.connection import Connection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from .. import settings
+
+
+def transaction_connection() -> Connection:
+    """A PynamoDB connection for ``TransactWrite`` with the same region, endpoint, timeouts and
+    retries as the models (``_Meta``)."""
+    return Connection(region=settings.region(), host=settings.endpoint_url(),
+                      connect_timeout_seconds=settings.CONNECT_TIMEOUT, read_timeout_seconds=settings.READ_TIMEOUT,
+                      max_retry_attempts=settings.MAX_ATTEMPTS)
 
 
 class Utf8JSONAttribute(JSONAttribute):

@@ -28,7 +28,6 @@ import datetime as dt
 from typing import Any
 
 from pynamodb.attributes import ListAttribute, MapAttribute, NumberAttribute, TTLAttribute, UnicodeAttribute
-from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
@@ -38,7 +37,7 @@ from ..domain.operators import KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE
 from ..logs import logger
 from ..usecases.ports import WriteConflict
 from . import secrets
-from .models import AuditModel, _IdentityMeta
+from .models import AuditModel, _IdentityMeta, transaction_connection
 
 OPERATOR_SK, KEY_SK, NONCE_SK, RATE_SK = "OPERATOR", "OPKEY", "NONCE", "RATE"
 #: Seconds a cached key or webhook secret is used before it is read again.
@@ -150,10 +149,7 @@ class DynamoOperatorGate:
     """
 
     def __init__(self) -> None:
-        self._connection = Connection(region=settings.region(), host=settings.endpoint_url(),
-                                      connect_timeout_seconds=settings.CONNECT_TIMEOUT,
-                                      read_timeout_seconds=settings.READ_TIMEOUT,
-                                      max_retry_attempts=settings.MAX_ATTEMPTS)
+        self._connection = transaction_connection()
 
     # --- reads -------------------------------------------------------------------------------
 
