@@ -87,6 +87,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _finite_float(text: str) -> float:
+    """A JSON number as a float; ``1e999`` (which Python reads as infinity) is refused, since
+    it cannot be written back as JSON."""
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError("number out of range")
+    return value
+
+
 def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse a request body or queue message as JSON, refusing what would break later steps.
 
@@ -99,7 +108,7 @@ def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_dep
         raise ValidationFailed("提交的内容过大", [FieldProblem("(body)", "BODY_TOO_LARGE",
                                                            f"内容不能超过 {max_bytes // 1024} KB")])
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant)
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also 5,000-digit ints
         raise ValidationFailed("请求内容不是有效的 JSON", [FieldProblem(
             "(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc

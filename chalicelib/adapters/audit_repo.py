@@ -5,6 +5,8 @@ import base64
 import json
 from typing import Any
 
+from pynamodb.exceptions import QueryError
+
 from .models import AuditModel
 
 
@@ -20,7 +22,10 @@ class DynamoAuditLog:
         """Records of one partition, oldest first: ``(records, next cursor or None)``."""
         start = _decode(cursor, pk) if cursor else None
         result = AuditModel.query(pk, limit=limit, last_evaluated_key=start, consistent_read=True)
-        rows = [r.attribute_values for r in result]
+        try:
+            rows = [r.attribute_values for r in result]
+        except QueryError as exc:  # a start key DynamoDB does not accept
+            raise ValueError("bad cursor") from exc
         last = result.last_evaluated_key
         return rows, (base64.urlsafe_b64encode(json.dumps(last).encode()).decode() if last else None)
 
@@ -32,6 +37,7 @@ def _decode(cursor: str, pk: str) -> dict[str, Any]:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError("bad cursor") from exc
     if (not isinstance(key, dict) or set(key) != {"pk", "sk"} or key["pk"] != {"S": pk}
-            or not isinstance(key["sk"], dict) or not isinstance(key["sk"].get("S"), str)):
+            or not isinstance(key["sk"], dict) or set(key["sk"]) != {"S"} or not isinstance(key["sk"]["S"], str)
+            or not 0 < len(key["sk"]["S"]) <= 100):
         raise ValueError("bad cursor")
     return key

@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from pynamodb.exceptions import DoesNotExist, TransactWriteError
+from pynamodb.exceptions import DoesNotExist, QueryError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from .. import settings
@@ -167,7 +167,10 @@ class DynamoCaseRepository:
     def _page(index, hash_value: str, limit: int, cursor: str | None):
         start = _decode_cursor(cursor, hash_value) if cursor else None
         result = index.query(hash_value, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-        rows = [r.attribute_values for r in result]
+        try:
+            rows = [r.attribute_values for r in result]
+        except QueryError as exc:  # a start key DynamoDB does not accept: the cursor was not ours
+            raise ValueError("bad cursor") from exc
         last = result.last_evaluated_key
         return rows, (_encode_cursor(last, hash_value) if last else None)
 
@@ -191,8 +194,10 @@ def _decode_cursor(cursor: str, bound_to: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("k"), dict):
         raise ValueError("bad cursor")
     key = data["k"]
-    if set(key) - {"pk", "sk", "applicant_key", "agent_subject", "submitted_at"} or not all(
-            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) for v in key.values()):
+    index_keys = [{"pk", "sk", "applicant_key", "submitted_at"}, {"pk", "sk", "agent_subject", "submitted_at"}]
+    if set(key) not in index_keys or not all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) and 0 < len(v["S"]) <= 200
+            for v in key.values()):
         raise ValueError("bad cursor")
     if (key.get("applicant_key") or key.get("agent_subject") or {}).get("S") != bound_to:
         raise ValueError("bad cursor")

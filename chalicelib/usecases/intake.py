@@ -18,7 +18,7 @@ from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, Unkno
 from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
                              Principal, agent_may_act, may_read_case, village_in_township)
 from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
-from ..domain.people import id_number_valid, masked_person
+from ..domain.people import id_number_valid, mask_text, masked_person
 from ..logs import logger as log
 from . import audit
 from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
@@ -74,7 +74,7 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
         "due_date_provisional": case.get("due_date_provisional"),
         "classified_at": case.get("classified_at"),
         "intake_error": case.get("intake_error"),
-        "note": case.get("note"),
+        "note": mask_text(case["note"]) if case.get("note") else case.get("note"),
     }
     if history is not None:
         view["history"] = [{k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action",
@@ -203,7 +203,7 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
     if scope_key:
         stored = cases.idempotency_record(scope_key)
         if stored:
-            return _replay(stored, request_hash, cases), False
+            return _replay(stored, request_hash, cases, principal, origin, identity, audit_log), False
     filer = _filer(body, principal, station, id_keys(body["applicant"]["id_number"]), identity, now())
     found, township = catalog.get_offer(body["item_code"], body["township_code"])
     if not found:
@@ -235,7 +235,8 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
         try:
             cases.create(case, first, (scope_key, request_hash) if scope_key else None, trail)
         except IdempotencyHit as hit:
-            return _replay((hit.case_no, hit.request_hash), request_hash, cases), False
+            return _replay((hit.case_no, hit.request_hash), request_hash, cases, principal, origin, identity,
+                           audit_log), False
         except CaseNumberTaken:
             continue
         except WriteConflict:  # a concurrent twin is writing: look again shortly
@@ -247,15 +248,19 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
     raise RuntimeError("could not allocate a case number")
 
 
-def _replay(stored: tuple[str, str], request_hash: str, cases) -> dict[str, Any]:
-    """The case an idempotency key already created. Its intake event was published when it was
-    created; if that was lost, the stalled-intake sweep publishes it again."""
+def _replay(stored: tuple[str, str], request_hash: str, cases, principal: Principal, origin: Origin, identity,
+            audit_log) -> dict[str, Any]:
+    """The case an idempotency key already created, if the caller may still see it (a consent
+    revoked since is honoured); the answer is a read and is audited as one. Its intake event
+    was published when it was created; if that was lost, the stalled-intake sweep publishes it
+    again."""
     case_no, stored_hash = stored
     if stored_hash != request_hash:
         raise IdempotencyKeyReused()
     found = cases.get(case_no)
-    if not found:
-        raise NotFound()
+    if not found or not _may_read(principal, case_no, found[0], identity, utcnow()):
+        raise NotFound("未找到该办件")
+    audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no), {"replay": True})
     return case_view(*found)
 
 

@@ -243,3 +243,38 @@ def test_an_agent_whose_appointment_ended_cannot_file_with_a_token_still_in_hand
     response = client.http.post("/v1/cases", headers=agent,
                                 body=json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False))
     assert response.status_code == 403 and response.json_body["code"] == "AGENT_NOT_APPOINTED"
+
+
+def test_replaying_a_key_after_the_consent_was_revoked_shows_nothing(client, auth):
+    villager, agent = auth.villager(), auth.agent()
+    consent = auth.consent(villager, agent)
+    headers = {**agent, "Idempotency-Key": "agent-key-0001"}
+    body = json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False)
+    assert client.http.post("/v1/cases", headers=headers, body=body).status_code == 201
+    client.http.post(f"/v1/consents/{consent['consent_id']}/revoke", headers=villager, body="{}")
+    assert client.http.post("/v1/cases", headers=headers, body=body).status_code == 404
+
+
+@pytest.mark.parametrize("cursor", [
+    {"k": {"applicant_key": {"S": "x"}}}, {"k": {"pk": {"S": ""}, "sk": {"S": ""}, "applicant_key": {"S": ""},
+                                                "submitted_at": {"S": ""}}}, {"k": []}, "garbage"])
+def test_a_tampered_list_cursor_is_a_400_not_a_500(client, auth, cursor):
+    import base64
+    villager = auth.villager()
+    raw = cursor if isinstance(cursor, str) else base64.urlsafe_b64encode(json.dumps(cursor).encode()).decode()
+    response = client.http.get(f"/v1/cases?cursor={raw}", headers=villager)
+    assert response.status_code == 400 and response.json_body["details"][0]["field"] == "cursor"
+
+
+def test_an_overflowing_number_is_refused_not_stored_as_infinity(client, auth):
+    response = client.http.post("/v1/cases", headers=auth.villager(),
+                                body='{"item_code":"HH-MZ-001","township_code":"431224100","form":{"x":1e999},'
+                                     '"applicant":{"name":"张三","id_number":"431224195001011234"}}')
+    assert response.status_code == 400 and response.json_body["details"][0]["code"] == "BODY_NOT_JSON"
+
+
+def test_the_note_is_masked_in_views(client, auth):
+    villager = auth.villager()
+    case = client.http.post("/v1/cases", headers=villager, body=json.dumps(
+        valid_submission(note="电话13812345678"), ensure_ascii=False)).json_body
+    assert "13812345678" not in json.dumps(case) and case["note"] == "电话138****5678"
