@@ -153,28 +153,29 @@ class DynamoIdentityRepository:
         row = _get(StaffAccountModel, f"STAFF#{username}", "STAFF")
         return row.attribute_values if row else None
 
-    def record_login_failure(self, username: str, window_start: int) -> None:
-        """Count one failed login in the window starting at ``window_start`` (unix seconds):
-        an atomic ADD while the stored window is that one, else a new window with count 1.
-        Concurrent failures are all counted."""
+    def reserve_login_attempt(self, username: str, now_seconds: int, window: int, limit: int) -> bool:
+        """Count a password attempt before the password is checked, atomically: True while
+        fewer than ``limit`` attempts were counted in the current ``window`` (seconds; a window
+        that has passed starts again at 1), False when the account is locked. Concurrent
+        attempts cannot all slip through. A successful login resets the count
+        (:meth:`reset_login_failures`)."""
         model = StaffAccountModel(f"STAFF#{username}", "STAFF")
         try:
             model.update(actions=[StaffAccountModel.failed_logins.add(1)],
                          condition=StaffAccountModel.pk.exists()
-                         & (StaffAccountModel.failure_window_start == window_start))
-            return
+                         & (StaffAccountModel.failure_window_start > now_seconds - window)
+                         & (StaffAccountModel.failed_logins < limit))
+            return True
         except UpdateError:
             pass
         try:
             model.update(actions=[StaffAccountModel.failed_logins.set(1),
-                                  StaffAccountModel.failure_window_start.set(window_start)],
+                                  StaffAccountModel.failure_window_start.set(now_seconds)],
                          condition=StaffAccountModel.pk.exists()
-                         & (StaffAccountModel.failure_window_start != window_start))
-        except UpdateError:  # a concurrent failure opened the window: count in it
-            try:
-                model.update(actions=[StaffAccountModel.failed_logins.add(1)], condition=StaffAccountModel.pk.exists())
-            except UpdateError:
-                pass
+                         & (StaffAccountModel.failure_window_start <= now_seconds - window))
+            return True
+        except UpdateError:
+            return False
 
     def reset_login_failures(self, username: str, now_seconds: int) -> None:
         """Clear the failure counter after a successful login."""

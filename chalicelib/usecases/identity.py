@@ -185,25 +185,20 @@ def staff_login(body: Any, *, origin: Origin, identity, passwords, tokens, audit
     moment = now()
     staff = identity.get_staff(body["username"])
     clock = int(moment.timestamp())
-    if staff:
-        window_start = int(staff.get("failure_window_start") or 0)
-        failures = int(staff.get("failed_logins") or 0)
-        if clock - window_start >= settings.STAFF_LOCKOUT_SECONDS:
-            window_start, failures = clock, 0
-        if failures >= settings.STAFF_MAX_FAILED_LOGINS:
-            raise TooManyRequests("登录失败次数过多，账号已暂时锁定，请稍后再试", code="ACCOUNT_LOCKED",
-                                  retry_after=settings.STAFF_LOCKOUT_SECONDS - (clock - window_start))
+    if staff and not identity.reserve_login_attempt(body["username"], clock, settings.STAFF_LOCKOUT_SECONDS,
+                                                    settings.STAFF_MAX_FAILED_LOGINS):
+        retry = settings.STAFF_LOCKOUT_SECONDS - (clock - int(staff.get("failure_window_start") or clock))
+        raise TooManyRequests("登录失败次数过多，账号已暂时锁定，请稍后再试", code="ACCOUNT_LOCKED",
+                              retry_after=max(1, min(retry, settings.STAFF_LOCKOUT_SECONDS)))
     ok = passwords.verify(staff["password_hash"] if staff else None, body["password"])
     if not ok:
         if staff:
-            identity.record_login_failure(body["username"], window_start)
             audit.record(audit_log, None, origin, "auth.login_failed", audit.subject_target(staff["subject"]),
                          {"method": "password"}, moment)
         raise Unauthenticated("用户名或密码错误", code="BAD_CREDENTIALS")
     if staff.get("disabled"):
         raise Unauthenticated("账号已停用，请联系系统管理员", code="ACCOUNT_DISABLED")
-    if failures:
-        identity.reset_login_failures(body["username"], clock)
+    identity.reset_login_failures(body["username"], clock)
     sid, refresh_token = _new_session(staff["subject"], "staff", identity, moment)
     principal = staff_principal(staff, sid)
     audit.record(audit_log, principal, origin, "auth.login", audit.subject_target(principal.subject),

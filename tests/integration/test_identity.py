@@ -220,16 +220,15 @@ def test_a_stale_token_cannot_rebind_to_another_id(client, auth):
     assert again.status_code == 409 and again.json_body["code"] == "IDENTITY_ALREADY_BOUND"
 
 
-def test_failed_logins_are_all_counted(auth):
+def test_concurrent_password_attempts_cannot_pass_the_lockout(auth):
     from chalicelib import container
     auth.staff("clerk.count", ["window_clerk"], ["431224100"])
     start = int(dt.datetime.now(dt.timezone.utc).timestamp())
     repo = container.identity()
-    for _ in range(3):
-        repo.record_login_failure("clerk.count", start)
-    assert repo.get_staff("clerk.count")["failed_logins"] == 3
-    repo.record_login_failure("clerk.count", start + 1000)  # a new window starts at 1
-    assert repo.get_staff("clerk.count")["failed_logins"] == 1
+    allowed = [repo.reserve_login_attempt("clerk.count", start, 900, 5) for _ in range(8)]
+    assert allowed == [True] * 5 + [False] * 3  # counted before the password is checked
+    assert repo.reserve_login_attempt("clerk.count", start + 900, 900, 5)  # a new window
+    assert not repo.reserve_login_attempt("nobody", start, 900, 5)
 
 
 def test_an_agent_whose_appointment_ended_cannot_file_with_a_token_still_in_hand(client, auth):
