@@ -176,15 +176,28 @@ class Auth:
         assert response.status_code == 200, response.body
         return response.json_body
 
-    def villager(self, openid="openid-zhangsan", person=None):
-        """Headers of a bound villager (default: the APPLICANT of ``valid_submission``)."""
+    def villager(self, openid="openid-zhangsan", person=None, verified=False):
+        """Headers of a bound villager (default: the APPLICANT of ``valid_submission``);
+        ``verified``: a window clerk then checked the binding against the ID card."""
         tokens = self.wx_login(openid)
         person = person or APPLICANT
         bound = self.client.http.put("/v1/me/identity", headers=bearer(tokens["access_token"]),
                                      body=json.dumps({"name": person["name"], "id_number": person["id_number"]},
                                                      ensure_ascii=False))
         assert bound.status_code == 200, bound.body
-        return bearer(bound.json_body["access_token"])
+        if not verified:
+            return bearer(bound.json_body["access_token"])
+        self.verify(tokens["subject"], person)
+        return bearer(self.wx_login(openid)["access_token"])  # a new login carries the verification
+
+    def verify(self, subject, person):
+        """A window clerk verifies ``subject``'s binding to ``person``'s ID at the window."""
+        if getattr(self, "_verifier", None) is None:
+            self._verifier = self.staff("clerk.verifier", ["window_clerk"], ["431224100"])
+        response = self.post("/v1/identity-verifications", {"subject": subject, "name": person["name"],
+                                                              "id_number": person["id_number"]}, self._verifier)
+        assert response.status_code == 200, response.body
+        return response.json_body
 
     def admin(self):
         """Headers of an administrator (account created in the identity table with the CLI's code)."""
@@ -216,7 +229,7 @@ class Auth:
                                                    "township_code": villages[0][:9], "villages": list(villages)},
                              self.admin())
         assert response.status_code == 200, response.body
-        return self.villager(openid, person)
+        return self.villager(openid, person, verified=True)
 
     def subject(self, headers):
         return self.client.http.get("/v1/me", headers=headers).json_body["subject"]

@@ -12,7 +12,7 @@ from pynamodb.transactions import TransactWrite
 from .. import settings
 from ..domain.access import Consent
 from ..domain.cases import utc_iso
-from .models import (AgentAppointmentModel, ConsentModel, LinkModel, LoginCodeModel, SessionModel,
+from .models import (AgentAppointmentModel, AuditModel, ConsentModel, LinkModel, LoginCodeModel, SessionModel,
                      StaffAccountModel, UserModel, transaction_connection)
 
 
@@ -117,6 +117,33 @@ class DynamoIdentityRepository:
             if current and current.get("id_key") and current["id_key"] != id_key:
                 raise AlreadyBound(subject) from exc
             raise
+
+    def verify_binding(self, subject: str, id_key: str, name_masked: str, id_masked: str, clerk: str,
+                       now: dt.datetime, audit: list[dict[str, Any]]) -> str | None:
+        """Bind ``id_key`` to ``subject`` as verified by ``clerk`` (who saw the ID card), in one
+        transaction with its audit records: a binding of that ID held by another account is
+        taken from it (returned: that account's subject), and a different ID the account held
+        is released. Raises ``KeyError`` when ``subject`` is not a user."""
+        user = self.get_user(subject)
+        if user is None:
+            raise KeyError(subject)
+        holder = self.subject_for_id_key(id_key)
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(LinkModel(f"IDKEY#{id_key}", "BINDING", subject=subject, created_at=utc_iso(now)))
+            tx.update(UserModel(f"USER#{subject}", "PROFILE"), actions=[
+                UserModel.id_key.set(id_key), UserModel.name_masked.set(name_masked),
+                UserModel.id_masked.set(id_masked), UserModel.bound_at.set(utc_iso(now)),
+                UserModel.verified_at.set(utc_iso(now)), UserModel.verified_by.set(clerk)],
+                condition=UserModel.pk.exists())
+            if holder and holder != subject:
+                tx.update(UserModel(f"USER#{holder}", "PROFILE"), actions=[
+                    UserModel.id_key.remove(), UserModel.name_masked.remove(), UserModel.id_masked.remove(),
+                    UserModel.bound_at.remove(), UserModel.verified_at.remove(), UserModel.verified_by.remove()])
+            if user.get("id_key") and user["id_key"] != id_key:
+                tx.delete(LinkModel(f"IDKEY#{user['id_key']}", "BINDING"))
+            for record in audit:
+                tx.save(AuditModel(**record), condition=AuditModel.pk.does_not_exist())
+        return holder if holder != subject else None
 
     # --- village agents ---------------------------------------------------------------------
 

@@ -330,6 +330,8 @@ class UserModel(Model):
     name_masked = UnicodeAttribute(null=True)
     id_masked = UnicodeAttribute(null=True)
     bound_at = UnicodeAttribute(null=True)
+    verified_at = UnicodeAttribute(null=True)
+    verified_by = UnicodeAttribute(null=True)
 
 
 class LinkModel(Model):

@@ -40,7 +40,7 @@ class JwtTokens:
             "sub": principal.subject, "roles": sorted(principal.roles),
             "twp": list(principal.township_codes), "vil": list(principal.villages),
             "dept": principal.department, "op": principal.operator_id, "idk": principal.id_key,
-            "sid": principal.session_id,
+            "sid": principal.session_id, "idv": principal.id_verified,
             "iat": int(now.timestamp()), "exp": int(now.timestamp()) + settings.ACCESS_TOKEN_SECONDS,
         }
         return jwt.encode(claims, self._key(), algorithm="HS256"), settings.ACCESS_TOKEN_SECONDS
@@ -64,4 +64,4 @@ def principal_from_claims(claims: dict) -> Principal:
     return Principal(subject=claims["sub"], roles=frozenset(claims.get("roles") or ()),
                      township_codes=tuple(claims.get("twp") or ()), villages=tuple(claims.get("vil") or ()),
                      department=claims.get("dept"), operator_id=claims.get("op"), id_key=claims.get("idk"),
-                     session_id=claims.get("sid"))
+                     session_id=claims.get("sid"), id_verified=bool(claims.get("idv")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from chalice import Blueprint
 
 from .. import container
-from ..domain.access import VILLAGER
+from ..domain.access import VILLAGER, WINDOW_CLERK
 from ..usecases import identity
 from .errors import BODY_TYPES, json_body
 from .security import PUBLIC, endpoint
@@ -55,3 +55,11 @@ def bind_identity(caller):
     return identity.bind_identity(caller.principal, caller.origin, json_body(bp.current_request),
                                   identity=container.identity(), id_keys=container.id_keys(),
                                   tokens=container.tokens(), audit_log=container.audit_log())
+
+
+@endpoint(bp, "/v1/identity-verifications", methods=["POST"], roles=(WINDOW_CLERK,), content_types=BODY_TYPES)
+def verify_identity(caller):
+    """A window clerk verifies a villager's real-name binding against the ID card."""
+    return identity.verify_identity(caller.principal, caller.origin, json_body(bp.current_request),
+                                    identity=container.identity(), id_keys=container.id_keys(),
+                                    audit_log=container.audit_log())

@@ -58,7 +58,7 @@ def token_authorizer(auth_request):
     context = {"principal": json.dumps({
         "sub": principal.subject, "roles": sorted(principal.roles), "twp": list(principal.township_codes),
         "vil": list(principal.villages), "dept": principal.department, "op": principal.operator_id,
-        "idk": principal.id_key, "sid": principal.session_id})}
+        "idk": principal.id_key, "sid": principal.session_id, "idv": principal.id_verified})}
     return AuthResponse(routes=["*"], principal_id=principal.subject, context=context)
 
 

@@ -57,7 +57,8 @@ class Principal:
 
     ``subject`` is stable and opaque: ``u_<id>`` for mini-program users, ``staff_<username>``
     for staff, ``op_<operator_id>`` for station operators. ``id_key`` is the keyed hash of the
-    bound resident ID number (never the number itself). ``township_codes`` are 9-digit
+    bound resident ID number (never the number itself); ``id_verified`` says a window clerk
+    checked that binding against the ID card (a self-declared binding is not). ``township_codes`` are 9-digit
     township codes (clerks, supervisors, agents), ``villages`` 12-digit village codes (agents),
     ``department`` a county department code (approvers).
     """
@@ -70,6 +71,7 @@ class Principal:
     operator_id: str | None = None
     id_key: str | None = None
     session_id: str | None = None
+    id_verified: bool = False
 
     def has(self, *roles: str) -> bool:
         """True if the principal holds any of ``roles``."""
@@ -167,7 +169,9 @@ def may_read_case(principal: Principal, case_no: str, case: CaseAccess,
                   consents: Iterable[Consent] = (), at: dt.datetime | None = None) -> bool:
     """The object-level rule for reading one case (issue 3, item 3):
 
-    - villager: their own case (bound ID matches the applicant);
+    - villager: their own case (bound ID matches the applicant), but a case somebody else
+      filed for them (agent, window, operator) only once their binding was verified at the
+      window: knowing a person's ID number must not open that person's cases;
     - village agent: a case of a villager in their villages who consented (case or period);
     - window clerk and supervisor: cases of their township;
     - county approver: cases forwarded to their department;
@@ -175,7 +179,8 @@ def may_read_case(principal: Principal, case_no: str, case: CaseAccess,
     - administrator: none (catalog and accounts only).
     """
     at = at or dt.datetime.now(dt.timezone.utc)
-    if principal.has(VILLAGER) and principal.id_key and principal.id_key == case.applicant_key:
+    if principal.has(VILLAGER) and principal.id_key and principal.id_key == case.applicant_key and (
+            principal.id_verified or case.filed_by == principal.subject):
         return True
     if principal.has(WINDOW_CLERK, SUPERVISOR) and case.township_code in principal.township_codes:
         return True

@@ -63,7 +63,7 @@ def case_audit(principal: Principal, origin: Origin, case_no: str, *, cases, log
     if case is None or not principal.has(VILLAGER, WINDOW_CLERK, SUPERVISOR, ADMINISTRATOR):
         raise NotFound("未找到该办件")
     access = CaseAccess.of(case)
-    owner = principal.has(VILLAGER) and principal.id_key == access.applicant_key
+    owner = principal.has(VILLAGER) and may_read_case(principal, case_no, access)
     staff = principal.has(WINDOW_CLERK, SUPERVISOR) and may_read_case(principal, case_no, access)
     if not (owner or staff):
         raise NotFound("未找到该办件")

@@ -48,17 +48,19 @@ def _check_id(body: dict[str, Any], field: str = "id_number") -> str:
 
 def user_principal(user: dict[str, Any], identity, session_id: str | None = None) -> Principal:
     """The principal of a mini-program user: a villager, and a village agent for the villages
-    of an active appointment matching the bound resident ID."""
+    of an active appointment matching the bound resident ID once a window clerk has verified
+    that binding (a self-declared ID never makes anyone an agent)."""
     roles = {VILLAGER}
     townships: tuple[str, ...] = ()
     villages: tuple[str, ...] = ()
-    appointment = identity.agent_appointment(user.get("id_key"))
+    verified = bool(user.get("id_key") and user.get("verified_at"))
+    appointment = identity.agent_appointment(user.get("id_key")) if verified else None
     if appointment:
         roles.add(VILLAGE_AGENT)
         townships = (appointment["township_code"],)
         villages = tuple(appointment["villages"])
     return Principal(subject=user["subject"], roles=frozenset(roles), township_codes=townships, villages=villages,
-                     id_key=user.get("id_key"), session_id=session_id)
+                     id_key=user.get("id_key"), session_id=session_id, id_verified=verified)
 
 
 def staff_principal(staff: dict[str, Any], session_id: str | None = None) -> Principal:
@@ -155,7 +157,8 @@ def me_view(principal: Principal, profile: dict[str, Any] | None) -> dict[str, A
             "township_codes": list(principal.township_codes), "villages": list(principal.villages),
             "department": principal.department}
     if profile is not None:
-        view.update({"identity_bound": bool(profile.get("id_key")), "name": profile.get("name_masked"),
+        view.update({"identity_bound": bool(profile.get("id_key")), "identity_verified": bool(profile.get("verified_at")),
+                     "name": profile.get("name_masked"),
                      "id_number": profile.get("id_masked"), "display_name": profile.get("display_name")})
     return view
 
@@ -168,6 +171,37 @@ def me(principal: Principal, *, identity) -> dict[str, Any]:
         staff = identity.get_staff(principal.subject[len("staff_"):]) or {}
         return me_view(principal, {"display_name": staff.get("display_name")})
     return me_view(principal, None)
+
+
+def verify_identity(principal: Principal, origin: Origin, body: Any, *, identity, id_keys, audit_log,
+                    now: Clock = utcnow) -> dict[str, Any]:
+    """``POST /v1/identity-verifications`` (window clerk): the clerk has checked a villager's
+    ID card at the window and binds that resident ID to the villager's account (``subject``,
+    shown on the villager's phone) as verified. Only a verified binding shows the villager
+    cases others filed for them and gives an appointed agent the agent role. If somebody else
+    had bound that ID (typed it without holding the card), the binding moves to the verified
+    owner. Audited for both accounts, in the same transaction. NotFound for an unknown
+    account."""
+    principal.require(WINDOW_CLERK)
+    schemas.validate("identity_verification", body)
+    number = _check_id(body)
+    key = id_keys(number)
+    moment = now()
+    subject = body["subject"]
+    trail = [audit.entry(principal, origin, "identity.verify", audit.subject_target(subject),
+                         {"id_number": mask_id_number(number)}, moment)]
+    holder = identity.subject_for_id_key(key)
+    if holder and holder != subject:
+        trail.append(audit.entry(principal, origin, "identity.unbind", audit.subject_target(holder),
+                                 {"id_number": mask_id_number(number), "moved_to": subject}, moment))
+    try:
+        taken_from = identity.verify_binding(subject, key, mask_name(body["name"]), mask_id_number(number),
+                                             principal.subject, moment, trail)
+    except KeyError as exc:
+        raise NotFound("未找到该用户，请让村民在小程序“我的”页面出示用户编号",
+                       details=[FieldProblem("subject", "UNKNOWN_USER", "用户编号不存在")]) from exc
+    return {"subject": subject, "identity_verified": True, "id_number": mask_id_number(number),
+            "name": mask_name(body["name"]), "binding_moved_from_another_account": bool(taken_from)}
 
 
 # --- staff ------------------------------------------------------------------------------------

@@ -124,7 +124,8 @@ def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log
             cache: dict[str, Any] = {}  # one consent Query per villager on the page, not per case
             listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment, cache)]
         elif principal.id_key:
-            listed, next_cursor = cases.by_applicant(principal.id_key, limit, cursor)
+            rows, next_cursor = cases.by_applicant(principal.id_key, limit, cursor)
+            listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment)]
     except ValueError as exc:
         raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")]) from exc
     audit.record(audit_log, principal, origin, "case.list", audit.subject_target(principal.subject),

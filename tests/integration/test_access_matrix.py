@@ -59,6 +59,8 @@ MATRIX = {
     ("POST", "/v1/admin/accounts"): {**ADMIN_ONLY, "admin": 201},
     ("POST", "/v1/admin/accounts/{username}/disable"): {**ADMIN_ONLY, "admin": 200},
     ("POST", "/v1/admin/agents"): {**ADMIN_ONLY, "admin": 200},
+    # any township's window may check an ID card (it is about the person, not the township)
+    ("POST", "/v1/identity-verifications"): token_holders(403, clerk=200, clerk_other=200),
     ("POST", "/v1/admin/operators"): {**ADMIN_ONLY, "admin": 201},
     ("POST", "/v1/admin/operators/{operator_id}/keys"): {**ADMIN_ONLY, "admin": 201},
     ("POST", "/v1/admin/operators/{operator_id}/keys/{key_id}/revoke"): {**ADMIN_ONLY, "admin": 200},
@@ -162,6 +164,8 @@ class World:
                                                    "township_codes": ["431224100"], "password": "Fresh-Secret-77"},
                            self.headers["admin"])
             url = path.replace("{username}", username)
+        elif path == "/v1/identity-verifications":
+            url, body = path, {"subject": self.auth.subject(self.headers["villager_other"]), **OTHER_PERSON}
         elif path == "/v1/admin/agents":
             url, body = path, {"name": "钱七", "id_number": "43122419750505777X", "township_code": "431224100",
                                "villages": [VILLAGE]}

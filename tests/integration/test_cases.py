@@ -173,10 +173,10 @@ def test_a_case_that_cannot_be_classified_is_flagged_once_not_retried_forever(cl
     assert intake.requeue_stalled_intake(container.cases(), container.intake_publisher(), now=later) == 0
 
 
-def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues, get):
+def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues, get, auth, me):
     # GIVEN the queue was unreachable when the case was submitted
     key = container.id_keys()(valid_submission()["applicant"]["id_number"])
-    villager = Principal(subject="u_0123456789", roles=frozenset({VILLAGER}), id_key=key)
+    villager = Principal(subject=auth.subject(me), roles=frozenset({VILLAGER}), id_key=key)
     view, _ = intake.submit_case(valid_submission(), principal=villager, origin=Origin(channel="test"),
                                  idempotency_key=None, catalog=container.catalog(), cases=container.cases(),
                                  publisher=SqsPublisher("no-such-queue"), identity=container.identity(),

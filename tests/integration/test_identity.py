@@ -149,7 +149,7 @@ def test_staff_account_rules(auth):
 
 
 def test_agent_needs_consent_and_loses_access_when_it_is_revoked(client, auth):
-    villager = auth.villager()
+    villager = auth.villager(verified=True)
     agent = auth.agent()
     body = json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False)
     refused = client.http.post("/v1/cases", headers=agent, body=body)
@@ -277,3 +277,31 @@ def test_the_note_is_masked_in_views(client, auth):
     case = client.http.post("/v1/cases", headers=villager, body=json.dumps(
         valid_submission(note="电话13812345678"), ensure_ascii=False)).json_body
     assert "13812345678" not in json.dumps(case) and case["note"] == "电话138****5678"
+
+
+def test_knowing_an_id_number_opens_nothing_until_the_window_verifies_the_card(client, auth):
+    # GIVEN a case a clerk filed for 王五 at the window
+    clerk = auth.staff("clerk.f1", ["window_clerk"], ["431224100"])
+    case_no = auth.post("/v1/cases", valid_submission(applicant=dict(OTHER_PERSON)), clerk).json_body["case_no"]
+    # WHEN someone who merely knows his ID number binds it
+    impostor_tokens = auth.wx_login("openid-impostor")
+    impostor = bearer(client.http.put("/v1/me/identity", headers=bearer(impostor_tokens["access_token"]), body=json.dumps(
+        {"name": "随便写", "id_number": OTHER_PERSON["id_number"]}, ensure_ascii=False)).json_body["access_token"])
+    # THEN the case stays hidden from them
+    assert client.http.get(f"/v1/cases/{case_no}", headers=impostor).status_code == 404
+    assert client.http.get("/v1/cases", headers=impostor).json_body["cases"] == []
+    # AND the real 王五, verified at the window with his card, gets his ID back and sees his case
+    owner_tokens = auth.wx_login("openid-wangwu")
+    moved = auth.verify(owner_tokens["subject"], OTHER_PERSON)
+    assert moved["binding_moved_from_another_account"] is True
+    owner = bearer(auth.wx_login("openid-wangwu")["access_token"])
+    assert client.http.get(f"/v1/cases/{case_no}", headers=owner).status_code == 200
+    assert client.http.get("/v1/me", headers=bearer(auth.wx_login("openid-impostor")["access_token"])
+                           ).json_body["identity_bound"] is False
+
+
+def test_a_self_declared_binding_never_makes_an_agent(client, auth):
+    auth.post("/v1/admin/agents", {"name": "李四", "id_number": "431224198002024567", "township_code": "431224100",
+                                   "villages": [VILLAGE]}, auth.admin())
+    squatter = auth.villager("openid-squat", {"name": "冒名顶替", "id_number": "431224198002024567"})
+    assert "village_agent" not in client.http.get("/v1/me", headers=squatter).json_body["roles"]

@@ -22,7 +22,11 @@ AGENT = p("villager", "village_agent", subject="u_agent", villages=("43122410020
 
 
 def test_each_role_sees_what_the_issue_says():
-    assert may_read_case(p("villager", id_key="k-zhang"), "N1", CASE, at=T0)
+    assert may_read_case(p("villager", id_key="k-zhang", id_verified=True), "N1", CASE, at=T0)
+    # a self-declared binding sees only what that account filed itself
+    assert not may_read_case(p("villager", id_key="k-zhang"), "N1", CASE, at=T0)
+    own = CaseAccess(township_code="431224100", applicant_key="k-zhang", filed_by="u_x")
+    assert may_read_case(p("villager", id_key="k-zhang"), "N1", own, at=T0)
     assert not may_read_case(p("villager", id_key="k-wang"), "N1", CASE, at=T0)
     assert not may_read_case(p("villager"), "N1", CASE, at=T0)  # unbound: no key, never a match
     assert may_read_case(p("window_clerk", township_codes=("431224100",)), "N1", CASE, at=T0)
