@@ -67,6 +67,11 @@ class DynamoIdentityRepository:
             raise
         return True
 
+    def release_login_code(self, code_hash: str) -> None:
+        """Forget that a code was used (the exchange never reached WeChat, so it may be tried
+        again)."""
+        LoginCodeModel(f"WXCODE#{code_hash}", "WXCODE").delete()
+
     def user_for_openid(self, openid: str, new_subject: str, now: dt.datetime) -> dict[str, Any]:
         """The user linked to a WeChat openid, created (link + profile, one transaction) on
         first login with ``new_subject``. Concurrent first logins end with one user."""

@@ -13,12 +13,12 @@ from typing import Any, Callable
 from chalice import Response
 
 from ..domain.access import Forbidden, TooManyRequests, Unauthenticated
-from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound,
+from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound, ServiceUnavailable,
                              UnknownReference, ValidationFailed)
 from ..logs import logger
 
 _STATUS = {ValidationFailed: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
-           UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429}
+           UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429, ServiceUnavailable: 503}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 #: Content types a JSON route accepts, so that a wrong one gets our 400 BODY_NOT_JSON (with
 #: the field) rather than a bare 415.
@@ -39,7 +39,7 @@ def error_response(error: DomainError) -> Response:
     headers = {}
     if status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="bianmin"'
-    if status == 429 and error.context.get("retry_after"):
+    if status in (429, 503) and error.context.get("retry_after"):
         headers["Retry-After"] = str(error.context["retry_after"])
     return json_response(error.to_dict(), status, headers)
 

@@ -75,6 +75,14 @@ class Conflict(DomainError):
     message = "当前状态下不能执行该操作"
 
 
+class ServiceUnavailable(DomainError):
+    """A service we depend on (WeChat, a provincial system) cannot be reached now (HTTP 503);
+    the same request may be retried."""
+
+    code = "SERVICE_UNAVAILABLE"
+    message = "服务暂时不可用，请稍后重试"
+
+
 class IdempotencyKeyReused(DomainError):
     """An Idempotency-Key was sent again with a different request body (HTTP 422)."""
 

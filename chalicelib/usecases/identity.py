@@ -21,7 +21,7 @@ from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, ROLE_LABELS, SUPERV
                              VILLAGER, WINDOW_CLERK, Origin, Principal, TooManyRequests,
                              Unauthenticated, village_in_township)
 from ..domain.cases import utc_iso
-from ..domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
+from ..domain.errors import Conflict, FieldProblem, NotFound, ServiceUnavailable, ValidationFailed
 from ..domain.people import id_number_valid, mask_id_number, mask_name
 from . import audit
 
@@ -104,6 +104,9 @@ def wechat_login(body: Any, *, origin: Origin, wechat, identity, tokens, audit_l
         raise Unauthenticated("登录凭证已使用，请重新打开小程序登录", code="LOGIN_CODE_USED")
     try:
         session = wechat.code2session(body["code"])
+    except (OSError, ValueError, KeyError) as exc:  # WeChat unreachable or answering garbage: not the code's fault
+        identity.release_login_code(_sha256(body["code"]))
+        raise ServiceUnavailable("微信登录服务暂时不可用，请稍后重试", code="WECHAT_UNAVAILABLE", retry_after=5) from exc
     except WeChatLoginError as exc:
         if exc.errcode == ERR_CODE_USED:
             raise Unauthenticated("登录凭证已使用，请重新打开小程序登录", code="LOGIN_CODE_USED") from exc

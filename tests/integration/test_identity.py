@@ -305,3 +305,13 @@ def test_a_self_declared_binding_never_makes_an_agent(client, auth):
                                    "villages": [VILLAGE]}, auth.admin())
     squatter = auth.villager("openid-squat", {"name": "冒名顶替", "id_number": "431224198002024567"})
     assert "village_agent" not in client.http.get("/v1/me", headers=squatter).json_body["roles"]
+
+
+def test_wechat_unreachable_is_a_503_and_the_code_can_be_tried_again(client, monkeypatch):
+    from chalicelib import container
+    from chalicelib.adapters import wechat
+    monkeypatch.setattr(wechat.WeChatApi, "URL", "http://127.0.0.1:9/sns/jscode2session")  # nothing listens
+    monkeypatch.setattr(container, "wechat", lambda: wechat.WeChatApi())
+    first = login(client, "a-real-looking-code-0001")
+    assert first.status_code == 503 and first.json_body["code"] == "WECHAT_UNAVAILABLE"
+    assert login(client, "a-real-looking-code-0001").json_body["code"] == "WECHAT_UNAVAILABLE"  # not "used"
