@@ -61,12 +61,22 @@ def masked_person(person: dict | None) -> dict | None:
 
 _ID_IN_TEXT = re.compile(r"(?<!\d)(\d{3})\d{11}(\d{3}[\dXx])(?!\d)")
 _PHONE_IN_TEXT = re.compile(r"(?<!\d)(1[3-9]\d)\d{4}(\d{4})(?!\d)")
+# the same numbers typed with separators: 431224-19600303-5672, +86 139-1234-5678, 139 1234 5678
+_SPACED_ID = re.compile(r"(?<![\d-])(\d{3})\d{3}[- ]\d{8}[- ]?\d{3}[\dXx](?![\d-])|"
+                        r"(?<![\d-])(\d{3})\d{3}[- ]?\d{8}[- ]\d{3}[\dXx](?![\d-])")
+_SPACED_PHONE = re.compile(r"(?:\+?86[- ]?)?(?<!\d)(1[3-9]\d)[- ]\d{4}[- ]?(\d{4})(?!\d)|"
+                           r"(?:\+?86[- ]?)?(?<!\d)(1[3-9]\d)[- ]?\d{4}[- ](\d{4})(?!\d)|"
+                           r"\+?86[- ]?(1[3-9]\d)\d{4}(\d{4})(?!\d)")
 
 
 def mask_text(text: str) -> str:
-    """Mask every ID number and mobile number found inside free text (used by the log filter)."""
+    """Mask every resident ID number and mobile number found inside free text (log lines,
+    notes): plain, and as people type them (``+86``, dashes or spaces between the groups)."""
     text = _ID_IN_TEXT.sub(lambda m: m.group(1) + "*" * 11 + m.group(2), text)
-    return _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _PHONE_IN_TEXT.sub(lambda m: m.group(1) + "****" + m.group(2), text)
+    text = _SPACED_ID.sub(lambda m: (m.group(1) or m.group(2)) + "*" * 15, text)
+    return _SPACED_PHONE.sub(lambda m: next(g for g in m.groups() if g) + "****" + [g for g in m.groups() if g][1],
+                             text)
 
 
 def id_key(pepper: bytes, id_number: str) -> str:
