@@ -343,8 +343,9 @@ class Bench:
         return tokens
 
     def setup_people(self) -> None:
-        """Once: the administrator (CLI code), a window clerk, the villager (bound), the village
-        agent (appointed, bound) and a period consent of the villager to the agent."""
+        """Once: the administrator (CLI code), a window clerk, the villager (bound and verified
+        at the window), the village agent (appointed, bound, verified) and a period consent of
+        the villager to the agent."""
         from chalicelib import cli
         cli.create_admin(*ADMIN)
         self.admin = bearer(self.staff_login(*ADMIN[::2])["access_token"])
@@ -352,9 +353,13 @@ class Bench:
                                          "township_codes": [TOWNSHIP], "password": CLERK[2]}, self.admin, expect=201)
         self.post("/v1/admin/agents", {"name": AGENT["name"], "id_number": AGENT["id_number"],
                                        "township_code": TOWNSHIP, "villages": [VILLAGE]}, self.admin)
+        clerk = bearer(self.staff_login(CLERK[0], CLERK[2])["access_token"])
         for person in (VILLAGER, AGENT):
             tokens = self.wx_login(person["openid"])
             self.bind(tokens["access_token"], person["name"], person["id_number"])
+            # the window checks the ID card: only a verified binding makes an agent
+            self.post("/v1/identity-verifications", {"subject": tokens["subject"], "name": person["name"],
+                                                     "id_number": person["id_number"]}, clerk)
         self.login()
         self.agent_subject = self.request("get", "/v1/me", 200, headers=self.agent)["subject"]
         self.grant_consent()
