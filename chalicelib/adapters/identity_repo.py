@@ -39,6 +39,16 @@ def _get(model, pk: str, sk: str):
         return None
 
 
+Audit = list[dict[str, Any]]
+
+
+def _condition_failed(exc: TransactWriteError) -> bool:
+    """The change's own condition failed (PynamoDB orders a transaction's items by kind, so
+    the position is not ours to rely on; an audit record's condition cannot fail in practice,
+    its key has a random part)."""
+    return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons or [])
+
+
 def _consent(row: ConsentModel) -> Consent:
     parse = dt.datetime.fromisoformat
     return Consent(consent_id=row.consent_id, applicant_key=row.applicant_key, agent_subject=row.agent_subject,
@@ -52,6 +62,14 @@ class DynamoIdentityRepository:
 
     def __init__(self) -> None:
         self._connection = transaction_connection()
+
+    def _transact(self, write, audit: Audit) -> None:
+        """Run ``write(tx)`` and append the ``audit`` records in one TransactWriteItems, so a
+        change is never stored without its trail (nor a trail without its change)."""
+        with TransactWrite(connection=self._connection) as tx:
+            write(tx)
+            for record in audit:
+                tx.save(AuditModel(**record), condition=AuditModel.pk.does_not_exist())
 
     # --- WeChat login codes and users ------------------------------------------------------
 
@@ -99,7 +117,7 @@ class DynamoIdentityRepository:
         return row.attribute_values if row else None
 
     def bind_identity(self, subject: str, id_key: str, name_masked: str, id_masked: str,
-                      now: dt.datetime) -> None:
+                      now: dt.datetime, audit: Audit = ()) -> None:
         """Bind a resident ID (by its keyed hash) to a user, one account per ID, atomically.
         Binding the same ID again to the same user is a no-op. Raises :class:`IdentityTaken`."""
         link = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
@@ -114,6 +132,8 @@ class DynamoIdentityRepository:
                 tx.update(user, actions=[UserModel.id_key.set(id_key), UserModel.name_masked.set(name_masked),
                                          UserModel.id_masked.set(id_masked), UserModel.bound_at.set(utc_iso(now))],
                           condition=UserModel.pk.exists() & (UserModel.id_key.does_not_exist() | (UserModel.id_key == id_key)))
+                for record in audit:
+                    tx.save(AuditModel(**record), condition=AuditModel.pk.does_not_exist())
         except TransactWriteError as exc:
             taken = _get(LinkModel, f"IDKEY#{id_key}", "BINDING")
             if taken is not None and taken.subject != subject:
@@ -152,9 +172,10 @@ class DynamoIdentityRepository:
 
     # --- village agents ---------------------------------------------------------------------
 
-    def put_agent_appointment(self, id_key: str, record: dict[str, Any]) -> None:
-        """Create or replace the appointment of the agent with this resident ID hash."""
-        AgentAppointmentModel(f"IDKEY#{id_key}", "AGENT", **record).save()
+    def put_agent_appointment(self, id_key: str, record: dict[str, Any], audit: Audit = ()) -> None:
+        """Create or replace the appointment of the agent with this resident ID hash (with its
+        audit records, one transaction)."""
+        self._transact(lambda tx: tx.save(AgentAppointmentModel(f"IDKEY#{id_key}", "AGENT", **record)), audit)
 
     def agent_appointment(self, id_key: str | None) -> dict[str, Any] | None:
         """The active appointment for a resident ID hash, or None."""
@@ -170,13 +191,14 @@ class DynamoIdentityRepository:
 
     # --- staff ------------------------------------------------------------------------------
 
-    def create_staff(self, record: dict[str, Any]) -> None:
-        """Create a staff account. Raises :class:`AlreadyExists` for a taken user name."""
+    def create_staff(self, record: dict[str, Any], audit: Audit = ()) -> None:
+        """Create a staff account with its audit records (one transaction). Raises
+        :class:`AlreadyExists` for a taken user name."""
+        model = StaffAccountModel(f"STAFF#{record['username']}", "STAFF", **record)
         try:
-            StaffAccountModel(f"STAFF#{record['username']}", "STAFF", **record).save(
-                condition=StaffAccountModel.pk.does_not_exist())
-        except PutError as exc:
-            if exc.cause_response_code == "ConditionalCheckFailedException":
+            self._transact(lambda tx: tx.save(model, condition=StaffAccountModel.pk.does_not_exist()), audit)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
                 raise AlreadyExists(record["username"]) from exc
             raise
 
@@ -219,13 +241,17 @@ class DynamoIdentityRepository:
         except UpdateError:
             pass
 
-    def set_staff_disabled(self, username: str, disabled: bool) -> bool:
-        """Disable or enable an account; False if there is no such account."""
+    def set_staff_disabled(self, username: str, disabled: bool, audit: Audit = ()) -> bool:
+        """Disable or enable an account with its audit records (one transaction); False if
+        there is no such account."""
         try:
-            StaffAccountModel(f"STAFF#{username}", "STAFF").update(
-                actions=[StaffAccountModel.disabled.set(disabled)], condition=StaffAccountModel.pk.exists())
-        except UpdateError:
-            return False
+            self._transact(lambda tx: tx.update(StaffAccountModel(f"STAFF#{username}", "STAFF"),
+                                                actions=[StaffAccountModel.disabled.set(disabled)],
+                                                condition=StaffAccountModel.pk.exists()), audit)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
         return True
 
     # --- sessions ---------------------------------------------------------------------------
@@ -261,10 +287,10 @@ class DynamoIdentityRepository:
 
     # --- consents ---------------------------------------------------------------------------
 
-    def put_consent(self, record: dict[str, Any]) -> None:
-        """Store a new consent (never overwrites)."""
-        ConsentModel(f"CONSENT#{record['applicant_key']}", f"C#{record['consent_id']}", **record).save(
-            condition=ConsentModel.pk.does_not_exist())
+    def put_consent(self, record: dict[str, Any], audit: Audit = ()) -> None:
+        """Store a new consent (never overwrites) with its audit records, one transaction."""
+        model = ConsentModel(f"CONSENT#{record['applicant_key']}", f"C#{record['consent_id']}", **record)
+        self._transact(lambda tx: tx.save(model, condition=ConsentModel.pk.does_not_exist()), audit)
 
     def consents_of(self, applicant_key: str | None) -> list[Consent]:
         """Every consent a villager gave (one Query; a villager has a handful)."""
@@ -281,12 +307,16 @@ class DynamoIdentityRepository:
         return [r.attribute_values for r in ConsentModel.by_agent.query(
             agent_subject, scan_index_forward=False, limit=limit)]
 
-    def revoke_consent(self, applicant_key: str, consent_id: str, now: dt.datetime) -> bool:
-        """Set ``revoked_at`` on a villager's consent; False if it does not exist or was revoked."""
+    def revoke_consent(self, applicant_key: str, consent_id: str, now: dt.datetime, audit: Audit = ()) -> bool:
+        """Set ``revoked_at`` on a villager's consent with its audit records (one
+        transaction); False if it does not exist or was revoked."""
         try:
-            ConsentModel(f"CONSENT#{applicant_key}", f"C#{consent_id}").update(
+            self._transact(lambda tx: tx.update(
+                ConsentModel(f"CONSENT#{applicant_key}", f"C#{consent_id}"),
                 actions=[ConsentModel.revoked_at.set(utc_iso(now))],
-                condition=ConsentModel.pk.exists() & ConsentModel.revoked_at.does_not_exist())
-        except UpdateError:
-            return False
+                condition=ConsentModel.pk.exists() & ConsentModel.revoked_at.does_not_exist()), audit)
+        except TransactWriteError as exc:
+            if _condition_failed(exc):
+                return False
+            raise
         return True

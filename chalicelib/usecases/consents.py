@@ -79,11 +79,11 @@ def grant(principal: Principal, origin: Origin, body: Any, *, identity, cases, a
               "scope": body["scope"], "case_no": body.get("case_no") if body["scope"] == "case" else None,
               "granted_at": utc_iso(moment), "valid_from": utc_iso(moment), "valid_until": valid_until,
               "granted_by": principal.subject}
-    identity.put_consent(record)
     detail = {"consent_id": record["consent_id"], "agent": agent["subject"], "scope": record["scope"]}
-    audit.record(audit_log, principal, origin, "consent.grant", audit.subject_target(principal.subject), detail, moment)
+    trail = [audit.entry(principal, origin, "consent.grant", audit.subject_target(principal.subject), detail, moment)]
     if record["case_no"]:
-        audit.record(audit_log, principal, origin, "consent.grant", audit.case_target(record["case_no"]), detail, moment)
+        trail.append(audit.entry(principal, origin, "consent.grant", audit.case_target(record["case_no"]), detail, moment))
+    identity.put_consent(record, trail)
     return _view(record, moment)
 
 
@@ -93,10 +93,11 @@ def revoke(principal: Principal, origin: Origin, consent_id: str, *, identity, a
     agent may not act under it. NotFound for someone else's or an already revoked consent."""
     applicant_key = _bound(principal)
     moment = now()
-    if not (consent_id.isalnum() and len(consent_id) <= 40) or not identity.revoke_consent(applicant_key, consent_id, moment):
+    trail = [audit.entry(principal, origin, "consent.revoke", audit.subject_target(principal.subject),
+                         {"consent_id": consent_id}, moment)]
+    if not (consent_id.isalnum() and len(consent_id) <= 40) or not identity.revoke_consent(
+            applicant_key, consent_id, moment, trail):
         raise NotFound("未找到该授权，或已撤销")
-    audit.record(audit_log, principal, origin, "consent.revoke", audit.subject_target(principal.subject),
-                 {"consent_id": consent_id}, moment)
     return {"consent_id": consent_id, "revoked_at": utc_iso(moment)}
 
 

@@ -138,8 +138,10 @@ def bind_identity(principal: Principal, origin: Origin, body: Any, *, identity, 
         raise Unauthenticated(code="TOKEN_INVALID")
     if profile.get("id_key") and profile["id_key"] != key:  # the stored profile, not a possibly stale token
         raise Conflict("您已完成实名认证，不能更换为其他身份证号", code="IDENTITY_ALREADY_BOUND")
+    trail = [audit.entry(principal, origin, "identity.bind", audit.subject_target(principal.subject),
+                         {"id_number": mask_id_number(number)}, moment)]
     try:
-        identity.bind_identity(principal.subject, key, mask_name(body["name"]), mask_id_number(number), moment)
+        identity.bind_identity(principal.subject, key, mask_name(body["name"]), mask_id_number(number), moment, trail)
     except IdentityTaken as exc:
         raise Conflict("该身份证号已绑定其他微信账号，如有疑问请到乡镇便民服务中心窗口办理",
                        code="IDENTITY_TAKEN") from exc
@@ -147,8 +149,6 @@ def bind_identity(principal: Principal, origin: Origin, body: Any, *, identity, 
         raise Conflict("您已完成实名认证，不能更换为其他身份证号", code="IDENTITY_ALREADY_BOUND") from exc
     user = identity.get_user(principal.subject)
     fresh = user_principal(user, identity, principal.session_id)
-    audit.record(audit_log, principal, origin, "identity.bind", audit.subject_target(principal.subject),
-                 {"id_number": mask_id_number(number)}, moment)
     access, expires_in = tokens.issue(fresh, moment)
     return {"access_token": access, "token_type": "Bearer", "expires_in": expires_in, "me": me_view(fresh, user)}
 
@@ -324,12 +324,12 @@ def create_staff_account(principal: Principal, origin: Origin, body: Any, *, ide
               "township_codes": body.get("township_codes") or None, "department": body.get("department"),
               "password_hash": passwords.hash(body["password"]), "created_by": principal.subject,
               "created_at": utc_iso(moment)}
+    trail = [audit.entry(principal, origin, "account.create", audit.subject_target(record["subject"]),
+                         {"roles": record["roles"], "township_codes": record["township_codes"] or []}, moment)]
     try:
-        identity.create_staff(record)
+        identity.create_staff(record, trail)
     except AlreadyExists as exc:
         raise Conflict("该用户名已存在", code="USERNAME_TAKEN") from exc
-    audit.record(audit_log, principal, origin, "account.create", audit.subject_target(record["subject"]),
-                 {"roles": record["roles"], "township_codes": record["township_codes"] or []}, moment)
     return {k: record[k] for k in ("username", "subject", "display_name", "roles", "township_codes", "department",
                                    "created_at")}
 
@@ -341,10 +341,9 @@ def disable_staff_account(principal: Principal, origin: Origin, username: str, *
     principal.require(ADMINISTRATOR)
     if principal.subject == f"staff_{username}":
         raise Conflict("不能停用自己的账号", code="CANNOT_DISABLE_SELF")
-    if not identity.set_staff_disabled(username, True):
+    trail = [audit.entry(principal, origin, "account.disable", audit.subject_target(f"staff_{username}"), None, now())]
+    if not identity.set_staff_disabled(username, True, trail):
         raise NotFound("未找到该账号")
-    audit.record(audit_log, principal, origin, "account.disable", audit.subject_target(f"staff_{username}"),
-                 None, now())
     return {"username": username, "disabled": True}
 
 
@@ -362,12 +361,12 @@ def appoint_agent(principal: Principal, origin: Origin, body: Any, *, identity, 
         raise ValidationFailed(details=bad)
     moment = now()
     key = id_keys(number)
+    subject = identity.subject_for_id_key(key)
+    trail = [audit.entry(principal, origin, "agent.appoint", audit.subject_target(subject or f"idkey_{key[:12]}"),
+                         {"villages": body["villages"], "active": body.get("active", True)}, moment)]
     identity.put_agent_appointment(key, {"name": body["name"], "township_code": body["township_code"],
                                          "villages": body["villages"], "active": body.get("active", True),
-                                         "appointed_by": principal.subject, "appointed_at": utc_iso(moment)})
-    subject = identity.subject_for_id_key(key)
-    audit.record(audit_log, principal, origin, "agent.appoint", audit.subject_target(subject or f"idkey_{key[:12]}"),
-                 {"villages": body["villages"], "active": body.get("active", True)}, moment)
+                                         "appointed_by": principal.subject, "appointed_at": utc_iso(moment)}, trail)
     return {"name": mask_name(body["name"]), "id_number": mask_id_number(number),
             "township_code": body["township_code"], "villages": body["villages"],
             "active": body.get("active", True), "agent_subject": subject}

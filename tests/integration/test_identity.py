@@ -315,3 +315,13 @@ def test_wechat_unreachable_is_a_503_and_the_code_can_be_tried_again(client, mon
     first = login(client, "a-real-looking-code-0001")
     assert first.status_code == 503 and first.json_body["code"] == "WECHAT_UNAVAILABLE"
     assert login(client, "a-real-looking-code-0001").json_body["code"] == "WECHAT_UNAVAILABLE"  # not "used"
+
+
+def test_a_change_whose_audit_record_cannot_be_written_is_not_stored(client, auth):
+    import boto3
+    admin = auth.admin()
+    boto3.client("dynamodb", region_name="us-east-1").delete_table(TableName=settings.AUDIT_TABLE)
+    response = auth.post("/v1/admin/accounts", {"username": "ghost.admin", "display_name": "幽灵", "roles": ["administrator"],
+                                                "password": "Ghost-Passw0rd-1"}, admin)
+    assert response.status_code == 500
+    assert not [i for i in table_items(settings.IDENTITY_TABLE) if i["pk"]["S"] == "STAFF#ghost.admin"]
