@@ -149,12 +149,6 @@ OTHER_PERSON = {"name": "王五", "id_number": "431224196003035672"}
 AGENT_PERSON = {"name": "李四", "id_number": "431224198002024567"}
 
 
-def with_check_digit(first17: str) -> str:
-    """A GB 11643 ID number with a correct check digit."""
-    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
-    return first17 + "10X98765432"[sum(int(c) * w for c, w in zip(first17, weights)) % 11]
-
-
 def bearer(token):
     return {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 

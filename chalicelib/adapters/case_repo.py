@@ -172,10 +172,10 @@ class DynamoCaseRepository:
         except QueryError as exc:  # a start key DynamoDB does not accept: the cursor was not ours
             raise ValueError("bad cursor") from exc
         last = result.last_evaluated_key
-        return rows, (_encode_cursor(last, hash_value) if last else None)
+        return rows, (_encode_cursor(last) if last else None)
 
 
-def _encode_cursor(key: dict[str, Any], bound_to: str) -> str:
+def _encode_cursor(key: dict[str, Any]) -> str:
     import base64
     import json
     return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode()

@@ -7,7 +7,7 @@ import json
 from typing import Any, Iterable
 
 from ..domain.catalog import ServiceItem, Township, content_hash
-from ..domain.errors import FieldProblem, ValidationFailed
+from ..domain.errors import invalid_cursor
 from .models import CatalogEntryModel
 
 TOWNSHIP_PREFIX = "TOWNSHIP#"
@@ -36,8 +36,7 @@ def _decode_cursor(cursor: str | None, scope: str, index_key: str, index_value: 
     except (ValueError, TypeError, KeyError, AttributeError):
         ok = False
     if not ok:
-        raise ValidationFailed("分页游标无效，请从第一页重新查询",
-                               [FieldProblem("cursor", "INVALID_CURSOR", "分页游标无效")])
+        raise invalid_cursor()
     return key
 
 

@@ -12,7 +12,7 @@ from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 
 from .. import settings
 from ..domain.cases import utc_iso
-from ..domain.errors import FieldProblem, ValidationFailed
+from ..domain.errors import invalid_cursor
 from ..domain.webhooks import DELIVERED, FAILED, PENDING
 from .models import WebhookDeliveryModel as Delivery
 
@@ -40,9 +40,6 @@ def _as_dict(model: Delivery) -> dict[str, Any]:
     return row
 
 
-def _invalid_cursor() -> ValidationFailed:
-    return ValidationFailed("分页游标无效，请从第一页重新查询", [FieldProblem("cursor", "INVALID_CURSOR", "分页游标无效")])
-
 
 def _encode_cursor(key: dict | None) -> str | None:
     if not key:
@@ -63,7 +60,7 @@ def _decode_cursor(cursor: str | None, operator_id: str) -> dict | None:
     except (ValueError, TypeError, AttributeError):
         ok = False
     if not ok:
-        raise _invalid_cursor()
+        raise invalid_cursor()
     return key
 
 

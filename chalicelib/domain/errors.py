@@ -61,6 +61,12 @@ class NotFound(DomainError):
     message = "未找到相关记录"
 
 
+def invalid_cursor() -> ValidationFailed:
+    """The error for a pagination cursor that is not one we issued for this list (HTTP 400,
+    field ``cursor``, code ``INVALID_CURSOR``), the same for every paginated endpoint."""
+    return ValidationFailed("分页游标无效，请从第一页重新查询", [FieldProblem("cursor", "INVALID_CURSOR", "分页游标无效")])
+
+
 class UnknownReference(DomainError):
     """A well-formed field names something that does not exist, e.g. an unknown item code (HTTP 422)."""
 

@@ -10,10 +10,10 @@ import re
 import secrets
 from typing import Any
 
-from ..domain.access import (ADMINISTRATOR, SUPERVISOR, VILLAGER, WINDOW_CLERK, CaseAccess, Origin,
+from ..domain.access import (SUPERVISOR, VILLAGER, WINDOW_CLERK, CaseAccess, Origin,
                              Principal, may_read_case)
 from ..domain.cases import utc_iso
-from ..domain.errors import FieldProblem, NotFound, ValidationFailed
+from ..domain.errors import NotFound, invalid_cursor
 
 _CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,2048}$")
 
@@ -58,9 +58,9 @@ def case_audit(principal: Principal, origin: Origin, case_no: str, *, cases, log
     applicant (PIPL art. 45 right to know), and to clerks and supervisors of its township;
     everyone else gets 404. Reading the trail is itself recorded."""
     if cursor is not None and not _CURSOR.fullmatch(cursor):
-        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")])
+        raise invalid_cursor()
     case = cases.get_case(case_no)
-    if case is None or not principal.has(VILLAGER, WINDOW_CLERK, SUPERVISOR, ADMINISTRATOR):
+    if case is None or not principal.has(VILLAGER, WINDOW_CLERK, SUPERVISOR):
         raise NotFound("未找到该办件")
     access = CaseAccess.of(case)
     owner = principal.has(VILLAGER) and may_read_case(principal, case_no, access)
@@ -71,7 +71,7 @@ def case_audit(principal: Principal, origin: Origin, case_no: str, *, cases, log
     try:
         rows, next_cursor = log.query(case_target(case_no), limit, cursor)
     except ValueError as exc:
-        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")]) from exc
+        raise invalid_cursor() from exc
     return {"case_no": case_no, "records": [
         {k: r.get(k) for k in ("at", "actor", "roles", "action", "origin", "detail")} for r in rows],
         "next_cursor": next_cursor}

@@ -13,7 +13,7 @@ from .. import validation as schemas
 from ..domain import cases as case_rules
 from ..domain.calendar import WorkingDayCalendar
 from ..domain.catalog import content_hash
-from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference,
+from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference, invalid_cursor,
                              ValidationFailed)
 from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
                              Principal, agent_may_act, may_read_case, village_in_township)
@@ -114,7 +114,7 @@ def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log
     cursor. Other roles get 403 (clerks' queues arrive with the lifecycle issue). Audited."""
     principal.require(VILLAGER, VILLAGE_AGENT)
     if cursor is not None and not _CURSOR.fullmatch(cursor):
-        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")])
+        raise invalid_cursor()
     moment = now()
     listed: list[dict[str, Any]] = []
     next_cursor = None
@@ -127,7 +127,7 @@ def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log
             rows, next_cursor = cases.by_applicant(principal.id_key, limit, cursor)
             listed = [r for r in rows if _may_read(principal, r["case_no"], r, identity, moment)]
     except ValueError as exc:
-        raise ValidationFailed(details=[FieldProblem("cursor", "FIELD_FORMAT", "分页游标无效")]) from exc
+        raise invalid_cursor() from exc
     audit.record(audit_log, principal, origin, "case.list", audit.subject_target(principal.subject),
                  {"count": len(listed)}, moment)
     return {"cases": [case_view(c) for c in listed], "next_cursor": next_cursor}
