@@ -11,6 +11,7 @@ from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
 from chalicelib.api.security import bp as security_bp
 from chalicelib.api.webhooks import bp as webhooks_bp
+from chalicelib.api.workbench import bp as workbench_bp
 from chalicelib.handlers import consumers, webhooks
 
 app = Chalice(app_name="bianmin")
@@ -23,6 +24,7 @@ app.register_blueprint(admin_bp)
 app.register_blueprint(operator_bp)
 app.register_blueprint(operators_admin_bp)
 app.register_blueprint(webhooks_bp)
+app.register_blueprint(workbench_bp)
 
 
 @app.on_sqs_message(queue=settings.CASE_INTAKE_QUEUE, batch_size=10)
@@ -41,6 +43,18 @@ def on_operator_intake(event):
 def on_webhook_delivery(event):
     """Signed callbacks to station operators, retried with backoff, then dead-lettered."""
     return webhooks.webhook_delivery(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.CASE_EVENTS_QUEUE, batch_size=10)
+def on_case_event(event):
+    """Applicant messages and operator webhooks for every committed case state change."""
+    return consumers.case_events(event.to_dict(), event.context)
+
+
+@app.schedule(Rate(1, unit=Rate.MINUTES), name="republish_case_events")
+def republish_case_events(event):
+    """Publish case events whose publish after their commit was lost (transactional outbox)."""
+    return consumers.republish_case_events()
 
 
 @app.schedule(Rate(2, unit=Rate.MINUTES), name="requeue_stalled_intake")

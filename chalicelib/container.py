@@ -120,6 +120,13 @@ def webhook_sender():
     return UrllibWebhookSender()
 
 
+@functools.lru_cache(maxsize=None)
+def case_event_publisher():
+    """Publisher to the case events queue (every committed state change)."""
+    from .adapters.queues import SqsPublisher
+    return SqsPublisher(settings.CASE_EVENTS_QUEUE)
+
+
 def case_events():
     """``notify(case, event_type)`` for intake and lifecycle use cases: queues the operator
     webhook of an operator's case (nothing for other cases)."""
@@ -132,7 +139,8 @@ def case_events():
 
 
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendar, tokens, identity, audit_log,
-           wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender)
+           wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
+           case_event_publisher)
 
 
 def reset() -> None:

@@ -13,6 +13,9 @@ IDENTITY_TABLE = os.environ.get("BIANMIN_IDENTITY_TABLE", "bianmin-identity")
 AUDIT_TABLE = os.environ.get("BIANMIN_AUDIT_TABLE", "bianmin-audit")
 
 CASE_INTAKE_QUEUE = "bianmin-case-intake"
+#: Case events (every committed state change; domain/lifecycle.py): applicant messages and
+#: operator webhooks consume them.
+CASE_EVENTS_QUEUE = "bianmin-case-events"
 OPERATOR_INTAKE_QUEUE = "bianmin-operator-intake"
 OPERATOR_INTAKE_DLQ = "bianmin-operator-intake-dlq"
 WEBHOOK_QUEUE = "bianmin-webhooks"
@@ -64,6 +67,15 @@ IDEMPOTENCY_TTL_SECONDS = 24 * 3600
 
 #: Shards of the sparse "pending intake" index (spreads writes; design.md scale rules).
 INTAKE_SHARDS = 8
+
+#: Shards of the sparse "pending events" outbox index; an event still unpublished after
+#: ``EVENT_STALL_SECONDS`` is published again by the scheduled outbox sweep.
+EVENT_SHARDS = 8
+EVENT_STALL_SECONDS = int(os.environ.get("BIANMIN_EVENT_STALL_SECONDS", "60"))
+
+#: A joint-approval department that has taken more working days than this is shown late
+#: (行政许可法第四十二条: 20 working days for the decision; the step limit is the promise's).
+JOINT_STEP_WORKING_DAYS = 5
 
 #: A case still unclassified after this many seconds has its intake event published again.
 INTAKE_STALL_SECONDS = int(os.environ.get("BIANMIN_INTAKE_STALL_SECONDS", "120"))

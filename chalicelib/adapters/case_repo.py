@@ -13,9 +13,11 @@ from pynamodb.transactions import TransactWrite
 
 from .. import settings
 from ..domain.cases import Classification, HistoryEntry, utc_iso
+from ..domain.lifecycle import Change
 from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 from .aws import client
-from .models import AuditModel, CaseHistoryModel, CaseModel, IdempotencyModel, transaction_connection
+from .models import (AuditModel, CaseDocumentModel, CaseEventModel, CaseHistoryModel, CaseModel, CaseStepModel,
+                     IdempotencyModel, MessageModel, WindowModel, transaction_connection)
 
 CASE_SK = "CASE"
 IDEMP_SK = "IDEMP"
@@ -29,7 +31,8 @@ def _history_model(case_no: str, entry: HistoryEntry) -> CaseHistoryModel:
     return CaseHistoryModel(_case_pk(case_no), f"HIST#{entry.seq:06d}", seq=entry.seq,
                             at=utc_iso(entry.at), actor=entry.actor, role=entry.role,
                             step_name=entry.step_name, action=entry.action, opinion=entry.opinion,
-                            reason=entry.reason, data=entry.data or None)
+                            reason=entry.reason, data=entry.data or None, handler=entry.handler or None,
+                            step_start=utc_iso(entry.step_start) if entry.step_start else None)
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
@@ -43,9 +46,11 @@ class DynamoCaseRepository:
         self._connection = transaction_connection()
 
     def create(self, case: dict[str, Any], first: HistoryEntry,
-               idempotency: tuple[str, str] | None, audit: dict[str, Any] | None = None) -> None:
+               idempotency: tuple[str, str] | None, audit: dict[str, Any] | None = None,
+               event: dict[str, Any] | None = None) -> None:
         """Write a new case, its first history entry, (optionally) its idempotency record
-        ``(scope_key, request_hash)`` and its audit record (audit table) in one transaction.
+        ``(scope_key, request_hash)``, its audit record (audit table) and its ``case.created``
+        event (outbox) in one transaction.
 
         Raises :class:`IdempotencyHit` when the key was used (also by a concurrent request that
         won), :class:`CaseNumberTaken` when the number clashes.
@@ -55,6 +60,8 @@ class DynamoCaseRepository:
             with TransactWrite(connection=self._connection) as tx:
                 tx.save(model, condition=CaseModel.pk.does_not_exist())
                 tx.save(_history_model(case["case_no"], first))
+                if event:
+                    tx.save(_event_model(case["case_no"], first.seq, event, case["submitted_at"]))
                 if idempotency:
                     scope_key, request_hash = idempotency
                     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
@@ -78,6 +85,144 @@ class DynamoCaseRepository:
                 # a twin holds the key but its record is not readable yet: look again shortly
                 raise WriteConflict(case["case_no"]) from exc
             raise
+
+    def apply(self, case: dict[str, Any], change: Change, *, idempotency: tuple[str, str] | None,
+              audit: dict[str, Any] | None, event: dict[str, Any] | None, at: dt.datetime) -> None:
+        """Write one lifecycle change in one TransactWriteItems: the case update conditioned on
+        the ``version`` that was read (``version`` + 1), its history entries, documents and
+        approval steps, the idempotency record, the audit record and the outbox event.
+
+        Raises :class:`IdempotencyHit` when the key was used meanwhile, :class:`StaleCase` when
+        another writer changed the case first (nothing is written either way)."""
+        case_no = case["case_no"]
+        actions = [getattr(CaseModel, name).set(value) for name, value in change.set.items()]
+        actions += [getattr(CaseModel, name).remove() for name in change.remove]
+        actions.append(CaseModel.version.add(1))
+        stamp = utc_iso(at)
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(CaseModel(_case_pk(case_no), CASE_SK), actions=actions,
+                          condition=CaseModel.version == case["version"])
+                for entry in change.history:
+                    tx.save(_history_model(case_no, entry), condition=CaseHistoryModel.pk.does_not_exist())
+                for document in change.documents:
+                    tx.save(CaseDocumentModel(_case_pk(case_no), f"NOTICE#{document['round']:03d}",
+                                              kind=document["kind"], doc=document["doc"], created_at=stamp),
+                            condition=CaseDocumentModel.pk.does_not_exist())
+                for step in change.steps:
+                    tx.save(CaseStepModel(
+                        _case_pk(case_no), f"STEP#{step['kind']}#{step['department']}", case_no=case_no,
+                        township_code=case["township_code"], item_name=case["item_name"],
+                        **{k: step.get(k) for k in ("department", "name", "kind", "state", "started_at", "ended_at",
+                                                    "decision", "opinion", "by")},
+                        pending_department=step["department"] if step["state"] == "pending" else None))
+                if idempotency:
+                    scope_key, request_hash = idempotency
+                    tx.save(IdempotencyModel(f"IDEMP#{scope_key}", IDEMP_SK, case_no=case_no,
+                                             request_hash=request_hash, created_at=stamp,
+                                             expires_at=at + dt.timedelta(seconds=settings.IDEMPOTENCY_TTL_SECONDS)),
+                            condition=IdempotencyModel.pk.does_not_exist())
+                if audit:
+                    tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
+                if event:
+                    tx.save(_event_model(case_no, change.history[-1].seq, event, stamp))
+        except TransactWriteError as exc:
+            if idempotency:
+                stored = self.idempotency_record(idempotency[0])
+                if stored:
+                    raise IdempotencyHit(*stored) from exc
+            raise StaleCase(case_no) from exc
+
+    def notice(self, case_no: str, round_no: int) -> dict[str, Any] | None:
+        """The one-time notice document of ``round_no`` (1-based), or None."""
+        try:
+            return CaseDocumentModel.get(_case_pk(case_no), f"NOTICE#{round_no:03d}").doc
+        except DoesNotExist:
+            return None
+
+    # --- windows and queues -------------------------------------------------------------
+
+    def windows(self, township_code: str) -> list[dict[str, Any]]:
+        """The windows of a township (one Query), ordered by window number."""
+        rows = WindowModel.query(f"TOWNSHIP#{township_code}", WindowModel.sk.startswith("WINDOW#"))
+        return [{k: v for k, v in r.attribute_values.items() if k not in ("pk", "sk")} for r in rows]
+
+    def put_window(self, township_code: str, window: dict[str, Any], audit: dict[str, Any]) -> None:
+        """Create or replace a window and write its audit record in one transaction."""
+        with TransactWrite(connection=self._connection) as tx:
+            tx.save(WindowModel(f"TOWNSHIP#{township_code}", f"WINDOW#{window['window']}", **window))
+            tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
+
+    def set_absent(self, township_code: str, window: str, absent: bool, by: str, at: dt.datetime,
+                   audit: dict[str, Any]) -> bool:
+        """Mark a window's A post absent or back; False when the window does not exist."""
+        try:
+            with TransactWrite(connection=self._connection) as tx:
+                tx.update(WindowModel(f"TOWNSHIP#{township_code}", f"WINDOW#{window}"),
+                          actions=[WindowModel.a_absent.set(absent), WindowModel.updated_at.set(utc_iso(at)),
+                                   WindowModel.updated_by.set(by)],
+                          condition=WindowModel.pk.exists())
+                tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
+        except TransactWriteError as exc:
+            if _reasons(exc)[:1] == ["ConditionalCheckFailed"]:
+                return False
+            raise
+        return True
+
+    def queue(self, queue: str, status: str | None, limit: int, cursor: str | None
+              ) -> tuple[list[dict[str, Any]], str | None]:
+        """One window's cases (GSI ``by_queue``), in one state when ``status`` is given, oldest
+        first: ``(cases, next cursor)``. Raises ValueError for a cursor that is not ours."""
+        condition = CaseModel.queue_sort.startswith(f"{status}#") if status else None
+        start = _decode_cursor(cursor, queue, {"pk", "sk", "queue", "queue_sort"}) if cursor else None
+        result = CaseModel.by_queue.query(queue, condition, limit=limit, last_evaluated_key=start)
+        return _rows(result)
+
+    def department_steps(self, department: str, limit: int, cursor: str | None
+                         ) -> tuple[list[dict[str, Any]], str | None]:
+        """Approval steps pending at a county department (GSI ``by_department``), oldest first."""
+        start = _decode_cursor(cursor, department, {"pk", "sk", "pending_department", "started_at"}) if cursor else None
+        result = CaseStepModel.by_department.query(department, limit=limit, last_evaluated_key=start)
+        return _rows(result)
+
+    # --- events (outbox) and applicant messages -------------------------------------------
+
+    def mark_published(self, case_no: str, seq: int, at: dt.datetime) -> None:
+        """The event left the outbox: it drops out of the ``pending_events`` index."""
+        CaseEventModel(_case_pk(case_no), f"EVENT#{seq:06d}").update(
+            actions=[CaseEventModel.outbox_shard.remove(), CaseEventModel.published_at.set(utc_iso(at))],
+            condition=CaseEventModel.pk.exists())
+
+    def pending_events(self, shard: str, created_before: str, limit: int = 100) -> list[dict[str, Any]]:
+        """Events of one outbox shard still unpublished and older than ``created_before``."""
+        keys = CaseEventModel.pending_events.query(shard, CaseEventModel.created_at < created_before, limit=limit)
+        out = []
+        for key in keys:
+            try:
+                out.append(CaseEventModel.get(key.pk, key.sk).body)
+            except DoesNotExist:
+                continue
+        return out
+
+    def add_message(self, message: dict[str, Any]) -> bool:
+        """Store an applicant message once per event; False when it was stored already."""
+        from pynamodb.exceptions import PutError
+        try:
+            MessageModel(f"INBOX#{message['applicant_key']}", f"{message['created_at']}#{message['event_id']}",
+                         **{k: v for k, v in message.items() if k != "applicant_key"}
+                         ).save(condition=MessageModel.pk.does_not_exist())
+        except PutError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def messages(self, applicant_key: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """A villager's messages, newest first: ``(messages, next cursor)``."""
+        start = _decode_cursor(cursor, f"INBOX#{applicant_key}", {"pk", "sk"}) if cursor else None
+        result = MessageModel.query(f"INBOX#{applicant_key}", scan_index_forward=False, limit=limit,
+                                    last_evaluated_key=start)
+        return _rows(result)
 
     def idempotency_record(self, scope_key: str) -> tuple[str, str] | None:
         """``(case_no, request_hash)`` stored for an idempotency key, or None (strongly consistent)."""
@@ -165,14 +310,25 @@ class DynamoCaseRepository:
 
     @staticmethod
     def _page(index, hash_value: str, limit: int, cursor: str | None):
-        start = _decode_cursor(cursor, hash_value) if cursor else None
-        result = index.query(hash_value, scan_index_forward=False, limit=limit, last_evaluated_key=start)
-        try:
-            rows = [r.attribute_values for r in result]
-        except QueryError as exc:  # a start key DynamoDB does not accept: the cursor was not ours
-            raise ValueError("bad cursor") from exc
-        last = result.last_evaluated_key
-        return rows, (_encode_cursor(last) if last else None)
+        name = "applicant_key" if index is CaseModel.by_applicant else "agent_subject"
+        start = _decode_cursor(cursor, hash_value, {"pk", "sk", name, "submitted_at"}) if cursor else None
+        return _rows(index.query(hash_value, scan_index_forward=False, limit=limit, last_evaluated_key=start))
+
+
+def _event_model(case_no: str, seq: int, event: dict[str, Any], created_at: str) -> CaseEventModel:
+    import hashlib
+    shard = str(int(hashlib.sha256(case_no.encode()).hexdigest(), 16) % settings.EVENT_SHARDS)
+    return CaseEventModel(_case_pk(case_no), f"EVENT#{seq:06d}", event_id=event["event_id"], body=event,
+                          created_at=created_at, outbox_shard=shard)
+
+
+def _rows(result) -> tuple[list[dict[str, Any]], str | None]:
+    try:
+        rows = [r.attribute_values for r in result]
+    except QueryError as exc:  # a start key DynamoDB does not accept: the cursor was not ours
+        raise ValueError("bad cursor") from exc
+    last = result.last_evaluated_key
+    return rows, (_encode_cursor(last) if last else None)
 
 
 def _encode_cursor(key: dict[str, Any]) -> str:
@@ -181,7 +337,7 @@ def _encode_cursor(key: dict[str, Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps({"k": key}).encode()).decode()
 
 
-def _decode_cursor(cursor: str, bound_to: str) -> dict[str, Any]:
+def _decode_cursor(cursor: str, bound_to: str, names: set[str]) -> dict[str, Any]:
     """The exclusive start key in a cursor made by :func:`_encode_cursor` for the same caller.
     Raises ValueError otherwise (another caller's cursor, garbage)."""
     import base64
@@ -194,11 +350,11 @@ def _decode_cursor(cursor: str, bound_to: str) -> dict[str, Any]:
     if not isinstance(data, dict) or not isinstance(data.get("k"), dict):
         raise ValueError("bad cursor")
     key = data["k"]
-    index_keys = [{"pk", "sk", "applicant_key", "submitted_at"}, {"pk", "sk", "agent_subject", "submitted_at"}]
-    if set(key) not in index_keys or not all(
-            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) and 0 < len(v["S"]) <= 200
+    if set(key) != names or not all(
+            isinstance(v, dict) and set(v) == {"S"} and isinstance(v["S"], str) and 0 < len(v["S"]) <= 300
             for v in key.values()):
         raise ValueError("bad cursor")
-    if (key.get("applicant_key") or key.get("agent_subject") or {}).get("S") != bound_to:
+    hash_name = next(iter(names - {"pk", "sk"} - {"submitted_at", "queue_sort", "started_at"}), "pk")
+    if key[hash_name]["S"] != bound_to:
         raise ValueError("bad cursor")
     return key

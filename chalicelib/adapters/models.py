@@ -21,6 +21,15 @@ cases an agent filed                   cases GSI ``by_agent``: agent_subject, su
 webhook delivery                       cases: GetItem pk="DELIVERY#<operator_id>", sk="<delivery_id>"
 an operator's failed deliveries        cases GSI ``failed_deliveries`` (sparse: failed only):
                                        failed_operator, failed_at (newest first)
+a window's queue, by state             cases GSI ``by_queue``: queue="<township>#<window>",
+                                       queue_sort begins_with "<status>#" (oldest first)
+a county department's pending steps    cases GSI ``by_department`` (sparse: pending steps only):
+                                       pending_department, started_at
+a case's one-time notice (document)    cases: GetItem pk="CASE#<no>", sk="NOTICE#<round:03d>"
+events not yet published (outbox)      cases GSI ``pending_events`` (sparse, 8 shards):
+                                       outbox_shard, created_at < cutoff
+a township's windows (A/B posts)       cases: Query pk="TOWNSHIP#<code>", sk begins_with "WINDOW#"
+a villager's messages                  cases: Query pk="INBOX#<applicant_key>" (newest first)
 =====================================  ===============================================
 """
 from __future__ import annotations
@@ -165,6 +174,41 @@ class AgentIndex(GlobalSecondaryIndex):
     submitted_at = UnicodeAttribute(range_key=True)
 
 
+class QueueIndex(GlobalSecondaryIndex):
+    """A window's queue: every case routed to ``<township>#<window>``, sorted by
+    ``<status>#<submitted_at>`` so one Query lists one state, oldest first."""
+
+    class Meta:
+        index_name = "by_queue"
+        projection = AllProjection()
+
+    queue = UnicodeAttribute(hash_key=True)
+    queue_sort = UnicodeAttribute(range_key=True)
+
+
+class DepartmentIndex(GlobalSecondaryIndex):
+    """Sparse: the approval steps still pending at a county department (forwarded cases and
+    joint-approval steps), oldest first."""
+
+    class Meta:
+        index_name = "by_department"
+        projection = AllProjection()
+
+    pending_department = UnicodeAttribute(hash_key=True)
+    started_at = UnicodeAttribute(range_key=True)
+
+
+class PendingEventsIndex(GlobalSecondaryIndex):
+    """Sparse, sharded: case events written with their state change but not yet published."""
+
+    class Meta:
+        index_name = "pending_events"
+        projection = KeysOnlyProjection()
+
+    outbox_shard = UnicodeAttribute(hash_key=True)
+    created_at = UnicodeAttribute(range_key=True)
+
+
 class CaseModel(Model):
     """The case item: pk="CASE#<case_no>", sk="CASE". Times are UTC ISO-8601."""
 
@@ -204,10 +248,33 @@ class CaseModel(Model):
     operator_id = UnicodeAttribute(null=True)
     station_id = UnicodeAttribute(null=True)
     forwarded_departments = ListAttribute(of=UnicodeAttribute, null=True)
+    # lifecycle (chalicelib/domain/lifecycle.py; docs/lifecycle.md)
+    window = UnicodeAttribute(null=True)
+    queue = UnicodeAttribute(null=True)
+    queue_sort = UnicodeAttribute(null=True)
+    responsible = UnicodeAttribute(null=True)
+    responsible_name = UnicodeAttribute(null=True)
+    accepted_at = UnicodeAttribute(null=True)
+    accepted_on = UnicodeAttribute(null=True)
+    accepted_by = UnicodeAttribute(null=True)
+    acceptance_basis = UnicodeAttribute(null=True)
+    materials_complete_at = UnicodeAttribute(null=True)
+    notices = Utf8JSONAttribute(null=True)
+    special_procedure = Utf8JSONAttribute(null=True)
+    special_procedures = Utf8JSONAttribute(null=True)
+    forwarded_to = Utf8JSONAttribute(null=True)
+    forwarded_at = UnicodeAttribute(null=True)
+    joint_departments = ListAttribute(of=UnicodeAttribute, null=True)
+    approvals = Utf8JSONAttribute(null=True)
+    legs = Utf8JSONAttribute(null=True)
+    outcome = Utf8JSONAttribute(null=True)
+    concluded_at = UnicodeAttribute(null=True)
+    on_the_spot = BooleanAttribute(null=True)
 
     pending_intake = PendingIntakeIndex()
     by_applicant = ApplicantIndex()
     by_agent = AgentIndex()
+    by_queue = QueueIndex()
 
 
 class CaseHistoryModel(Model):
@@ -227,6 +294,104 @@ class CaseHistoryModel(Model):
     opinion = UnicodeAttribute(default="")
     reason = UnicodeAttribute(default="")
     data = Utf8JSONAttribute(null=True)
+    handler = UnicodeAttribute(null=True)
+    step_start = UnicodeAttribute(null=True)
+
+
+class CaseStepModel(Model):
+    """An approval step at a county department: pk="CASE#<no>", sk="STEP#<kind>#<department>".
+    ``pending_department`` is set while the step waits (the department's queue)."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    case_no = UnicodeAttribute()
+    township_code = UnicodeAttribute()
+    item_name = UnicodeAttribute()
+    department = UnicodeAttribute()
+    name = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    state = UnicodeAttribute()
+    started_at = UnicodeAttribute()
+    ended_at = UnicodeAttribute(null=True)
+    decision = UnicodeAttribute(null=True)
+    opinion = UnicodeAttribute(null=True)
+    by = UnicodeAttribute(null=True)
+    pending_department = UnicodeAttribute(null=True)
+
+    by_department = DepartmentIndex()
+
+
+class CaseDocumentModel(Model):
+    """A stored case document (the one-time notice): pk="CASE#<no>", sk="NOTICE#<round:03d>".
+    Written once, never changed."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    doc = Utf8JSONAttribute()
+    created_at = UnicodeAttribute()
+
+
+class CaseEventModel(Model):
+    """A case event (outbox): pk="CASE#<no>", sk="EVENT#<history seq:06d>", written in the
+    transaction of its state change; ``outbox_shard`` is removed once it is published."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    body = Utf8JSONAttribute()
+    created_at = UnicodeAttribute()
+    published_at = UnicodeAttribute(null=True)
+    outbox_shard = UnicodeAttribute(null=True)
+
+    pending_events = PendingEventsIndex()
+
+
+class WindowModel(Model):
+    """A window of a township center: pk="TOWNSHIP#<code>", sk="WINDOW#<window>" (domain/windows.py)."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    window = UnicodeAttribute()
+    name = UnicodeAttribute()
+    a_post = UnicodeAttribute(null=True)
+    b_post = UnicodeAttribute(null=True)
+    a_absent = BooleanAttribute(default=False)
+    items = ListAttribute(of=UnicodeAttribute, null=True)
+    categories = ListAttribute(of=UnicodeAttribute, null=True)
+    default = BooleanAttribute(default=False)
+    updated_at = UnicodeAttribute()
+    updated_by = UnicodeAttribute()
+
+
+class MessageModel(Model):
+    """A message to an applicant about their case: pk="INBOX#<applicant_key>",
+    sk="<created_at>#<event_id>". Written once per event (conditional put)."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    event_id = UnicodeAttribute()
+    case_no = UnicodeAttribute()
+    event_type = UnicodeAttribute()
+    text = UnicodeAttribute()
+    filed_by = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    expires_at = TTLAttribute(null=True)
 
 
 class IdempotencyModel(Model):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from .calendar import DueDate, WorkingDayCalendar
@@ -18,13 +18,43 @@ from .catalog import ServiceItem, Township
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-STATUS_SUBMITTED = "submitted"
-STATUS_LABELS = {STATUS_SUBMITTED: "已提交"}
+# Case states (the state machine is ``lifecycle.py``; the table is ``docs/lifecycle.md``).
+SUBMITTED = "submitted"
+ACCEPTED = "accepted"
+SUPPLEMENT_REQUIRED = "supplement_required"
+IN_HANDLING = "in_handling"
+SPECIAL_PROCEDURE = "special_procedure"
+FORWARDED = "forwarded"
+JOINT_APPROVAL = "joint_approval"
+CONCLUDED_APPROVED = "concluded_approved"
+CONCLUDED_REJECTED = "concluded_rejected"
+REFUSED = "refused"
+WITHDRAWN = "withdrawn"
+STATUS_SUBMITTED = SUBMITTED
 
+STATUS_LABELS = {
+    SUBMITTED: "已提交",
+    ACCEPTED: "已受理",
+    SUPPLEMENT_REQUIRED: "待补正（已一次性告知）",
+    IN_HANDLING: "办理中",
+    SPECIAL_PROCEDURE: "特别程序中",
+    FORWARDED: "已报送县级部门",
+    JOINT_APPROVAL: "并联审批中",
+    CONCLUDED_APPROVED: "已办结（准予）",
+    CONCLUDED_REJECTED: "已办结（不予，退回）",
+    REFUSED: "不予受理",
+    WITHDRAWN: "已撤回",
+}
+
+# The six case classes (六件管理); how they combine: ``lifecycle.case_classes``.
 CLASS_IMMEDIATE = "immediate"
 CLASS_PROMISED = "promised"
+CLASS_SUPPLEMENT = "supplement"
+CLASS_JOINT = "joint"
+CLASS_RETURNED = "returned"
 CLASS_AGENCY = "agency"
-CLASS_LABELS = {CLASS_IMMEDIATE: "即办件", CLASS_PROMISED: "承诺件", CLASS_AGENCY: "代理件"}
+CLASS_LABELS = {CLASS_IMMEDIATE: "即办件", CLASS_PROMISED: "承诺件", CLASS_SUPPLEMENT: "补办件",
+                CLASS_JOINT: "联办件", CLASS_RETURNED: "退回件", CLASS_AGENCY: "代理件"}
 #: GB/T 39046 case type code: 1 immediate, 2 promised, 9 other.
 CASE_TYPE_CODES = {CLASS_IMMEDIATE: "1", CLASS_PROMISED: "2"}
 
@@ -76,12 +106,43 @@ class HistoryEntry:
     opinion: str = ""
     reason: str = ""
     data: dict[str, Any] | None = None
+    handler: str = ""
+    step_start: dt.datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        """The stored and API shape: GB/T 39046 step fields (``step_name``, ``handler``,
+        ``opinion``, ``step_start``/``step_end`` UTC ISO, ``action`` pass/return/other,
+        ``step_state`` 2 done) plus who acted in which role and why."""
         return {"seq": self.seq, "at": utc_iso(self.at), "actor": self.actor, "role": self.role,
                 "step_name": self.step_name, "action": self.action, "opinion": self.opinion,
-                "reason": self.reason, "data": self.data or {},
-                "step_start": utc_iso(self.at), "step_end": utc_iso(self.at), "step_state": "2"}
+                "reason": self.reason, "data": self.data or {}, "handler": self.handler or self.actor,
+                "step_start": utc_iso(self.step_start or self.at), "step_end": utc_iso(self.at), "step_state": "2"}
+
+
+def case_classes(case: Mapping[str, Any], item: ServiceItem | None) -> list[str]:
+    """The six case classes (六件管理) of a case, derived from its item and its history
+    (``docs/lifecycle.md``):
+
+    * exactly one of **immediate** (即办件: the item's promised limit is 0, or the case was
+      concluded approved at the window on the day of acceptance with no step in between:
+      ``on_the_spot``) and **promised** (承诺件: everything else);
+    * **supplement** (补办件) once a one-time notice was issued (it stays: the case needed
+      correction), **joint** (联办件) once parallel approval started, **returned** (退回件) when
+      refused at intake or concluded rejected, **agency** (代理件) when a village agent filed
+      it (the case names an agent) or the township carried it to the county (委托代办).
+    """
+    immediate = bool(item and item.immediate) or bool(case.get("on_the_spot"))
+    classes = [CLASS_IMMEDIATE if immediate else CLASS_PROMISED]
+    if case.get("notices"):
+        classes.append(CLASS_SUPPLEMENT)
+    if case.get("joint_departments"):
+        classes.append(CLASS_JOINT)
+    if case.get("status") in (REFUSED, CONCLUDED_REJECTED):
+        classes.append(CLASS_RETURNED)
+    if case.get("agent") or case.get("forwarded_to"):
+        classes.append(CLASS_AGENCY)
+    return classes
+
 
 
 @dataclass(frozen=True)
@@ -122,5 +183,6 @@ def classify(item: ServiceItem, township: Township, received_utc: dt.datetime,
         value, unit = (limit.value, limit.unit) if limit else (20, "working_days")
         due = calendar.add(local.date(), value, unit)
         primary = CLASS_PROMISED
-    classes = [primary] + ([CLASS_AGENCY] if has_agent else [])
+    classes = case_classes({"agent": has_agent, "status": SUBMITTED}, item)
     return Classification(case_classes=classes, case_type=CASE_TYPE_CODES[primary], due=due)
+CASE_CLASSES = tuple(CLASS_LABELS)

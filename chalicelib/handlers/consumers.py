@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import intake, operators
+from ..usecases import intake, lifecycle, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -104,3 +104,24 @@ def requeue_stalled_intake() -> int:
     return count
 
 
+
+
+def _case_event_record(record, catalog) -> None:
+    try:
+        event = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
+        outcome = lifecycle.handle_case_event(event, cases=container.cases(), notify_operator=container.case_events())
+    except DomainError as exc:
+        logger.error("dropping malformed case event", extra={"message_id": record.message_id, "error": str(exc)})
+        return
+    logger.info("case event", extra={"event_id": event["event_id"], "event_type": event["event_type"],
+                                     "outcome": outcome})
+
+
+def case_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """``bianmin-case-events``: applicant messages and operator webhooks for each state change."""
+    return _process(event, context, _case_event_record)
+
+
+def republish_case_events() -> int:
+    """Scheduled: publish outbox events whose publish after commit was lost."""
+    return lifecycle.republish_stalled_events(container.cases(), container.case_event_publisher())

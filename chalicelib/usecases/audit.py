@@ -28,6 +28,11 @@ def subject_target(subject: str) -> str:
     return f"SUBJECT#{subject}"
 
 
+def township_target(township_code: str) -> str:
+    """The audit partition of a township's settings (windows and A/B posts)."""
+    return f"TOWNSHIP#{township_code}"
+
+
 def entry(principal: Principal | None, origin: Origin, action: str, target: str,
           detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """One audit record ``{pk, sk, at, actor, roles, action, target, origin, detail}``.

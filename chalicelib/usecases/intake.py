@@ -11,12 +11,13 @@ from typing import Any, Callable
 from .. import settings
 from .. import validation as schemas
 from ..domain import cases as case_rules
-from ..domain.calendar import WorkingDayCalendar
+from ..domain.calendar import DueDate, WorkingDayCalendar
 from ..domain.catalog import content_hash
 from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference, invalid_cursor,
                              ValidationFailed)
 from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
                              Principal, agent_may_act, may_read_case, village_in_township)
+from ..domain import windows as window_rules
 from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
 from ..domain.people import id_number_valid, mask_text, masked_person
 from ..logs import logger as log
@@ -52,8 +53,15 @@ def _check_people(body: dict[str, Any]) -> None:
         raise ValidationFailed(details=problems)
 
 
+#: Lifecycle attributes shown as stored (no personal data in them).
+_LIFECYCLE_FIELDS = ("window", "responsible_name", "accepted_at", "accepted_on", "acceptance_basis", "notices",
+                     "special_procedure", "special_procedures", "forwarded_to", "forwarded_at", "approvals", "legs",
+                     "outcome", "concluded_at")
+
+
 def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """The API shape of a case; applicant and agent are masked (PIPL minimum exposure)."""
+    """The API shape of a case; applicant and agent are masked (PIPL minimum exposure).
+    ``version`` is what ``If-Match`` takes on the lifecycle actions."""
     view = {
         "case_no": case["case_no"],
         "status": case["status"],
@@ -75,11 +83,20 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
         "classified_at": case.get("classified_at"),
         "intake_error": case.get("intake_error"),
         "note": mask_text(case["note"]) if case.get("note") else case.get("note"),
+        "version": int(case["version"]),
+        **{k: case.get(k) for k in _LIFECYCLE_FIELDS},
     }
     if history is not None:
-        view["history"] = [{k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action",
-                                                   "opinion", "reason", "data")} for h in history]
+        view["history"] = [_step(h) for h in history]
     return view
+
+
+def _step(h: dict[str, Any]) -> dict[str, Any]:
+    """A history entry in the API: who, in which role, and the GB/T 39046 step fields."""
+    step = {k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action", "opinion", "reason", "data")}
+    step.update(handler=h.get("handler") or h.get("actor"), step_start=h.get("step_start") or h.get("at"),
+                step_end=h.get("at"), step_state="2")
+    return step
 
 
 def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, identity, audit_log,
@@ -215,6 +232,7 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
                                [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, item_version = found
     role, channel, submitted_by = filer.pop("role"), filer.pop("channel"), filer.pop("submitted_by")
+    window = window_rules.route(cases.windows(body["township_code"]), item.code, item.category)
     for attempt in range(6):
         moment = now()
         case_no = case_rules.new_case_no(moment, body["township_code"])
@@ -225,7 +243,9 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
             "applicant": body["applicant"], "agent": body.get("agent"), "form": body.get("form"),
             "note": body.get("note"),
             "submitted_at": case_rules.utc_iso(moment), "application_time": case_rules.gbt_time(moment),
-            "intake_shard": intake_shard(case_no), "history_count": 1, "version": 1,
+            "intake_shard": intake_shard(case_no), "history_count": 1, "version": 1, "window": window,
+            "queue": window_rules.queue_key(body["township_code"], window),
+            "queue_sort": f"{case_rules.SUBMITTED}#{case_rules.utc_iso(moment)}",
             **{k: v for k, v in filer.items() if v is not None},
         }
         first = case_rules.HistoryEntry(
@@ -309,6 +329,12 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
             raise ValueError("事项或乡镇设置不存在")
         received = dt.datetime.fromisoformat(case["submitted_at"])
         result = case_rules.classify(found[0], township, received, bool(case.get("agent")), calendar)
+        if case.get("accepted_at") or case["status"] != case_rules.SUBMITTED:
+            # staff acted before this message arrived: their classes and due date stand
+            classes = case_rules.case_classes(case, found[0])
+            due = (DueDate(dt.date.fromisoformat(case["due_date"]), bool(case.get("due_date_provisional")))
+                   if case.get("due_date") else result.due)
+            result = case_rules.Classification(classes, case_rules.CASE_TYPE_CODES[classes[0]], due)
     except ValueError as exc:
         reason = f"无法自动分类和计算时限：{exc}，请窗口人工处理"
         entry = case_rules.HistoryEntry(seq=seq, at=moment, actor="system", role="system",
