@@ -238,6 +238,7 @@ VILLAGER = {"openid": "openid-bench-zhangsan", "name": "张三", "id_number": "4
 AGENT = {"openid": "openid-bench-lisi", "name": "李四", "id_number": "431224198002024567"}
 ADMIN = ("bench.admin", "基准管理员", "Bench-Admin-Passw0rd")
 CLERK = ("bench.clerk", "基准窗口人员", "Bench-Clerk-Passw0rd")
+APPROVER = ("bench.approver", "基准县民政局审批人员", "Bench-Approver-Passw0rd", "MZJ")  # SUBMISSION's item decides there
 
 SUBMISSION = {
     "item_code": "HH-MZ-001",
@@ -269,6 +270,7 @@ class Bench:
         self.villager: dict[str, str] = {}
         self.agent: dict[str, str] = {}
         self.clerk: dict[str, str] = {}
+        self.approver: dict[str, str] = {}
         self.admin: dict[str, str] = {}
         self.agent_subject = ""
         self.codes: set[str] = set()  # login codes handed out (each works once)
@@ -351,6 +353,9 @@ class Bench:
         self.admin = bearer(self.staff_login(*ADMIN[::2])["access_token"])
         self.post("/v1/admin/accounts", {"username": CLERK[0], "display_name": CLERK[1], "roles": ["window_clerk"],
                                          "township_codes": [TOWNSHIP], "password": CLERK[2]}, self.admin, expect=201)
+        self.post("/v1/admin/accounts", {"username": APPROVER[0], "display_name": APPROVER[1],
+                                         "roles": ["county_approver"], "department": APPROVER[3],
+                                         "password": APPROVER[2]}, self.admin, expect=201)
         self.post("/v1/admin/agents", {"name": AGENT["name"], "id_number": AGENT["id_number"],
                                        "township_code": TOWNSHIP, "villages": [VILLAGE]}, self.admin)
         clerk = bearer(self.staff_login(CLERK[0], CLERK[2])["access_token"])
@@ -368,6 +373,7 @@ class Bench:
         """Fresh access tokens for everyone (they last 15 minutes; each stage logs in again)."""
         self.admin = bearer(self.staff_login(ADMIN[0], ADMIN[2])["access_token"])
         self.clerk = bearer(self.staff_login(CLERK[0], CLERK[2])["access_token"])
+        self.approver = bearer(self.staff_login(APPROVER[0], APPROVER[2])["access_token"])
         self.villager = bearer(self.wx_login(VILLAGER["openid"])["access_token"])
         agent = self.wx_login(AGENT["openid"])
         if "village_agent" not in agent["roles"]:
@@ -477,6 +483,72 @@ class Bench:
                      lambda: [self.submit()["case_no"] for _ in range(10)], self.intake))
         out.append(m("intake consumer, 1 duplicate delivery (already classified)", None,
                      lambda _: self.intake([replay_case])))
+        return out + self.lifecycle_operations()
+
+    def act(self, case_no: str, action: str, body: dict, headers: dict[str, str], key: str | None = None) -> dict:
+        """One lifecycle action (``POST /v1/cases/{no}/<action>``) with an Idempotency-Key."""
+        return self.request("post", f"/v1/cases/{case_no}/{action}", 200, body=as_body(body),
+                            headers={**headers, "Idempotency-Key": key or f"bench-{uuid.uuid4().hex}"})
+
+    def case_in(self, state: str) -> str:
+        """A fresh case of SUBMISSION's item (低保, entrusted to MZJ) brought to ``state``."""
+        case_no = self.submit()["case_no"]
+        steps = {"supplement_required": [("notices", {"other": ["请补充收入证明"]}, self.clerk)],
+                 "accepted": [("accept", {}, self.clerk)],
+                 "forwarded": [("accept", {}, self.clerk), ("forward", {}, self.clerk)]}
+        for action, body, headers in steps.get(state, []):
+            self.act(case_no, action, body, headers)
+        return case_no
+
+    def lifecycle_operations(self) -> list[dict]:
+        """The staff workbench and the applicant's actions (issue 4), each on a fresh case."""
+        out = []
+        m = self.measure
+        out.append(m("POST /v1/cases/{no}/accept (window clerk)", lambda: self.case_in("submitted"),
+                     lambda no: self.act(no, "accept", {}, self.clerk)))
+        out.append(m("POST /v1/cases/{no}/notices (one-time notice)", lambda: self.case_in("submitted"),
+                     lambda no: self.act(no, "notices", {"materials": [{"name": "居民户口簿", "problem": "missing"}]},
+                                         self.clerk)))
+        out.append(m("POST /v1/cases/{no}/supplements (villager)", lambda: self.case_in("supplement_required"),
+                     lambda no: self.act(no, "supplements", {"materials": ["收入证明"]}, self.villager)))
+        out.append(m("POST /v1/cases/{no}/forward (to the county)", lambda: self.case_in("accepted"),
+                     lambda no: self.act(no, "forward", {}, self.clerk)))
+        out.append(m("POST /v1/cases/{no}/conclusion (county approver)", lambda: self.case_in("forwarded"),
+                     lambda no: self.act(no, "conclusion", {"result": "approved"}, self.approver)))
+        replayed = self.case_in("submitted")
+        key = f"bench-replay-{uuid.uuid4().hex}"
+        self.act(replayed, "accept", {}, self.clerk, key)
+        out.append(m("POST /v1/cases/{no}/accept again, same Idempotency-Key", None,
+                     lambda _: self.act(replayed, "accept", {}, self.clerk, key)))
+        out.append(m("POST /v1/cases/{no}/notices on an accepted case (409, nothing written)", None,
+                     lambda _: self.request("post", f"/v1/cases/{replayed}/notices", 409, body=as_body({"other": ["x"]}),
+                                            headers={**self.clerk, "Idempotency-Key": f"bench-{uuid.uuid4().hex}"})))
+        out.append(m("GET /v1/workbench/queue?status=submitted (window clerk)", None,
+                     lambda _: self.request("get", "/v1/workbench/queue?status=submitted", 200, headers=self.clerk)))
+        out.append(m("GET /v1/workbench/approvals (county approver)", None,
+                     lambda _: self.request("get", "/v1/workbench/approvals", 200, headers=self.approver)))
+        out.append(m("GET /v1/me/messages (villager)", None,
+                     lambda _: self.request("get", "/v1/me/messages", 200, headers=self.villager)))
+
+        def events():
+            from chalicelib import settings
+            sqs = boto3.client("sqs", region_name=REGION)
+            url = sqs.get_queue_url(QueueName=settings.CASE_EVENTS_QUEUE)["QueueUrl"]
+            while True:  # what earlier operations left on the queue
+                old = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+                if not old:
+                    break
+                for message in old:
+                    sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+            self.case_in("accepted")
+            return [m_["Body"] for m_ in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]]
+
+        def consume(bodies):
+            event = self.client.events.generate_sqs_event(message_bodies=bodies, queue_name="bianmin-case-events")
+            result = self.client.lambda_.invoke("on_case_event", event)
+            if (result.payload or {}).get("batchItemFailures"):
+                raise SystemExit(f"case events consumer reported failures: {result.payload}")
+        out.append(m("case events consumer, 1 event (applicant message)", events, consume))
         return out
 
     def add_data(self, cases: int = 200, users: int = 100, consents: int = 20) -> str:
@@ -496,7 +568,9 @@ class Bench:
             self.new_user(bound=i % 2 == 0)
         for _ in range(consents):
             self.grant_consent()
-        return f"+{cases} cases, +{users} users, +{consents} consents"
+        for i in range(cases // 10):  # some further along: accepted, forwarded to the county
+            self.case_in("forwarded" if i % 2 else "accepted")
+        return f"+{cases} cases (+{cases // 10} accepted or forwarded), +{users} users, +{consents} consents"
 
 
 # -- output -----------------------------------------------------------------------------------
