@@ -1,0 +1,121 @@
+"""The case lifecycle end to end on the local stack (runner: moto server, HTTP API, queue
+pollers, schedules) over real HTTP: a 低保 case with one supplement round through the
+window's queue to the county, the applicant's messages from the case-events consumer, and
+concurrent staff actions on one case (exactly one wins)."""
+import concurrent.futures
+import itertools
+import time
+import uuid
+
+import pytest
+import requests
+
+from tests.conftest import valid_submission
+from tests.e2e.test_local_stack import Stack
+
+pytestmark = pytest.mark.e2e
+_serial = itertools.count()
+
+
+@pytest.fixture
+def stack(tmp_path):
+    stack = Stack(tmp_path)
+    stack.start()
+    yield stack
+    if stack.proc.poll() is None:
+        stack.proc.kill()
+
+
+class Desk:
+    """Staff of the local stack, logged in over HTTP."""
+
+    def __init__(self, stack):
+        self.base = stack.base
+        password = (stack.data_dir / "admin-password.txt").read_text().strip()
+        self.admin = self.login("admin", password)
+        for username, roles, extra in (("clerk.a", ["window_clerk"], {"township_codes": ["431224100"]}),
+                                       ("clerk.b", ["window_clerk"], {"township_codes": ["431224100"]}),
+                                       ("mz.approver", ["county_approver"], {"department": "MZJ"})):
+            created = requests.post(f"{self.base}/v1/admin/accounts", headers=self.admin, timeout=10, json={
+                "username": username, "display_name": f"测试{username}", "roles": roles,
+                "password": "Local-Secret-42x", **extra})
+            assert created.status_code == 201, created.text
+        self.clerk_a = self.login("clerk.a", "Local-Secret-42x")
+        self.clerk_b = self.login("clerk.b", "Local-Secret-42x")
+        self.approver = self.login("mz.approver", "Local-Secret-42x")
+
+    def login(self, username, password):
+        r = requests.post(f"{self.base}/v1/auth/staff-login", json={"username": username, "password": password},
+                          timeout=10)
+        assert r.status_code == 200, r.text
+        return {"Authorization": f"Bearer {r.json()['access_token']}"}
+
+    def act(self, headers, case_no, action, body=None, key=None):
+        return requests.post(f"{self.base}/v1/cases/{case_no}/{action}", json=body or {}, timeout=20,
+                             headers={**headers, "Idempotency-Key": key or f"e2e-{uuid.uuid4().hex}"})
+
+
+def file_case(stack, me, item_code="HH-MZ-001"):
+    r = requests.post(f"{stack.base}/v1/cases", json=valid_submission(item_code=item_code), timeout=10,
+                      headers={**me, "Idempotency-Key": f"e2e-lc-{next(_serial):04d}-{uuid.uuid4().hex[:8]}"})
+    assert r.status_code == 201, r.text
+    return r.json()["case_no"]
+
+
+def test_supplement_round_to_the_county_with_messages_and_races(stack):
+    desk = Desk(stack)
+    me = stack.villager()
+    window = requests.put(f"{stack.base}/v1/admin/townships/431224100/windows/2", headers=desk.admin, timeout=10,
+                          json={"name": "民政窗口", "a_post": "clerk.a", "b_post": "clerk.b",
+                                "categories": ["social_assistance"]})
+    assert window.status_code == 200, window.text
+
+    case_no = file_case(stack, me)
+    queue = requests.get(f"{stack.base}/v1/workbench/queue?window=2&status=submitted", headers=desk.clerk_a,
+                         timeout=10).json()
+    assert [c["case_no"] for c in queue["cases"]] == [case_no]
+
+    notice = desk.act(desk.clerk_a, case_no, "notices",
+                      {"materials": [{"name": "居民户口簿", "problem": "missing"}], "other": ["请补充近6个月收入证明"]})
+    assert notice.status_code == 200, notice.text
+    second = desk.act(desk.clerk_b, case_no, "notices", {"other": ["还缺一份"]})
+    assert second.status_code == 409 and second.json()["status"] == "supplement_required"
+    text = requests.get(f"{stack.base}/v1/cases/{case_no}/notices/1", headers=me, timeout=10).json()["text"]
+    assert "居民户口簿" in text and "收入证明" in text
+    assert desk.act(me, case_no, "supplements", {"materials": ["居民户口簿"]}).json()["status"] == "submitted"
+    accepted = desk.act(desk.clerk_a, case_no, "accept").json()
+    assert accepted["status"] == "accepted" and accepted["responsible_name"] == "测试clerk.a"
+    assert desk.act(desk.clerk_a, case_no, "forward").json()["status"] == "forwarded"
+    steps = requests.get(f"{stack.base}/v1/workbench/approvals", headers=desk.approver, timeout=10).json()["steps"]
+    assert [s["case_no"] for s in steps] == [case_no]
+    done = desk.act(desk.approver, case_no, "conclusion", {"result": "approved", "opinion": "同意"}).json()
+    assert done["status"] == "concluded_approved"
+    assert set(done["case_classes"]) == {"promised", "supplement", "agency"}
+
+    # the case-events consumer (polled by the runner) leaves the villager a message per change
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        messages = requests.get(f"{stack.base}/v1/me/messages", headers=me, timeout=10).json()["messages"]
+        if len([m for m in messages if m["case_no"] == case_no]) >= 5:
+            break
+        time.sleep(0.5)
+    texts = [m["text"] for m in messages if m["case_no"] == case_no]
+    assert any("补正" in t for t in texts) and any("已办结" in t for t in texts), texts
+
+    # two clerks conclude one case at the same moment: exactly one wins, the other gets 409
+    for _ in range(3):
+        racing = file_case(stack, me, "HH-MZ-006")
+        assert desk.act(desk.clerk_a, racing, "accept").status_code == 200
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda who: desk.act(who, racing, "conclusion", {"result": "approved"}),
+                                    (desk.clerk_a, desk.clerk_b)))
+        assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+        history = requests.get(f"{stack.base}/v1/cases/{racing}", headers=desk.clerk_a, timeout=10).json()["history"]
+        assert [h["step_name"] for h in history].count("办结") == 1
+
+    # a notice and an acceptance at once: one of them, never both
+    racing = file_case(stack, me)
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda args: desk.act(*args), (
+            (desk.clerk_a, racing, "notices", {"other": ["缺少材料"]}), (desk.clerk_b, racing, "accept", {}))))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
