@@ -329,8 +329,9 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
             raise ValueError("事项或乡镇设置不存在")
         received = dt.datetime.fromisoformat(case["submitted_at"])
         result = case_rules.classify(found[0], township, received, bool(case.get("agent")), calendar)
-        if case.get("accepted_at") or case["status"] != case_rules.SUBMITTED:
-            # staff acted before this message arrived: their classes and due date stand
+        if case.get("accepted_at") or case["status"] != case_rules.SUBMITTED or case.get("notices"):
+            # staff acted before this message arrived (a notice round may be over already, the
+            # case back in "submitted"): their classes and due date stand
             classes = case_rules.case_classes(case, found[0])
             due = (DueDate(dt.date.fromisoformat(case["due_date"]), bool(case.get("due_date_provisional")))
                    if case.get("due_date") else result.due)
