@@ -35,7 +35,8 @@ def my_cases(caller):
 def get_case(case_no, caller):
     """Status, classes, due date and history of one case (personal data masked)."""
     return intake.get_case(caller.principal, caller.origin, case_no, cases=container.cases(),
-                           identity=container.identity(), audit_log=container.audit_log())
+                           identity=container.identity(), audit_log=container.audit_log(),
+                           calendar=container.calendar())
 
 
 @endpoint(bp, "/v1/cases/{case_no}/audit", roles=(VILLAGER, WINDOW_CLERK, SUPERVISOR))

@@ -482,9 +482,9 @@ def _conclude(case, params, actor, at, *, item, **_):
         steps = [{"department": department["code"], "name": department["name"], "kind": "forward", "state": "done",
                   "started_at": case["forwarded_at"], "ended_at": utc_iso(at), "decision": outcome["result"],
                   "opinion": outcome["opinion"], "by": actor.subject}]
-    elif (approved and case["status"] == ACCEPTED and case.get("accepted_on")
-          and at.astimezone(SHANGHAI).date().isoformat() == case["accepted_on"]):
-        updates["on_the_spot"] = True  # 即办: concluded at the window the day it was accepted
+    elif (approved and case["status"] == ACCEPTED and case.get("accepted_at")
+          and at.astimezone(SHANGHAI).date() == local_date(case["accepted_at"])):
+        updates["on_the_spot"] = True  # 即办: concluded at the window the day the window accepted it
     return Change(CONCLUDE, updates, history=history, steps=steps,
                   event_type=f"case.concluded_{outcome['result']}")
 

@@ -17,6 +17,7 @@ from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, Unkno
                              ValidationFailed)
 from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
                              Principal, agent_may_act, may_read_case, village_in_township)
+from ..domain import lifecycle as lifecycle_rules
 from ..domain import windows as window_rules
 from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
 from ..domain.people import id_number_valid, mask_text, masked_person
@@ -59,9 +60,12 @@ _LIFECYCLE_FIELDS = ("window", "responsible_name", "accepted_at", "accepted_on",
                      "outcome", "concluded_at")
 
 
-def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None, *,
+              calendar: WorkingDayCalendar | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """The API shape of a case; applicant and agent are masked (PIPL minimum exposure).
-    ``version`` is what ``If-Match`` takes on the lifecycle actions."""
+    ``version`` is what ``If-Match`` takes on the lifecycle actions. With a ``calendar``, a
+    case in joint approval shows its ``pending_departments`` with the working days each has
+    taken and ``late`` past ``settings.JOINT_STEP_WORKING_DAYS``."""
     view = {
         "case_no": case["case_no"],
         "status": case["status"],
@@ -86,6 +90,9 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None)
         "version": int(case["version"]),
         **{k: case.get(k) for k in _LIFECYCLE_FIELDS},
     }
+    if calendar is not None and case.get("approvals"):
+        view["pending_departments"] = lifecycle_rules.pending_departments(
+            case, now or utcnow(), calendar, settings.JOINT_STEP_WORKING_DAYS)
     if history is not None:
         view["history"] = [_step(h) for h in history]
     return view
@@ -100,7 +107,7 @@ def _step(h: dict[str, Any]) -> dict[str, Any]:
 
 
 def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, identity, audit_log,
-             now: Clock = utcnow) -> dict[str, Any]:
+             calendar: WorkingDayCalendar | None = None, now: Clock = utcnow) -> dict[str, Any]:
     """``GET /v1/cases/{case_no}``: the case view with history, for a caller allowed to see it
     (``domain.access.may_read_case``; a village agent's consent is checked now). Anyone else,
     a malformed number and a missing case all get the same NotFound, so nothing leaks. The
@@ -109,7 +116,7 @@ def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, ident
     if not found or not _may_read(principal, case_no, found[0], identity, now()):
         raise NotFound("未找到该办件")
     audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no))
-    return case_view(*found)
+    return case_view(*found, calendar=calendar, now=now())
 
 
 def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity, at: dt.datetime,

@@ -136,7 +136,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             continue  # somebody else wrote first: decide again on what they left
         publish_event(events, cases, event, moment)
         fresh = cases.get(case_no)
-        return _view(fresh, principal, consents, moment)
+        return _view(fresh, principal, consents, moment, calendar)
     raise Conflict("办件正被频繁更新，请稍后重试", code="BUSY")
 
 
@@ -165,9 +165,9 @@ def _visible_case(principal: Principal, case_no: str, cases, identity, at: dt.da
     return found
 
 
-def _view(found, principal: Principal, consents, at: dt.datetime) -> dict[str, Any]:
+def _view(found, principal: Principal, consents, at: dt.datetime, calendar=None) -> dict[str, Any]:
     case, history = found
-    view = case_view(case, history)
+    view = case_view(case, history, calendar=calendar, now=at)
     view["actions"] = rules.visible_actions(case, _capacities(principal, case, consents, at))
     return view
 

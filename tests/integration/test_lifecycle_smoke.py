@@ -45,3 +45,40 @@ def test_minimum_living_allowance_with_one_supplement_round(client, queues, auth
     events = queues.bodies(settings.CASE_EVENTS_QUEUE)
     assert [e["event_type"] for e in events] == ["case.issue_notice", "case.supplement", "case.accept", "case.forward",
                                                  "case.concluded_approved"]
+
+
+def test_a_joint_case_shows_its_pending_departments_to_the_window(client, auth):
+    me = auth.villager()
+    clerk = auth.staff("clerk.joint", ["window_clerk"], ["431224100"])
+    case = client.http.post("/v1/cases", headers=me, body=json.dumps(valid_submission(item_code="HH-ZJ-002"),
+                                                                      ensure_ascii=False)).json_body
+    assert act(client, clerk, f"/v1/cases/{case['case_no']}/accept").json_body["status"] == "joint_approval"
+    seen = client.http.get(f"/v1/cases/{case['case_no']}", headers=clerk).json_body
+    assert {d["department"] for d in seen["pending_departments"]} == {"NYNCJ", "ZRZYJ", "ZJJ"}
+    assert not any(d["late"] for d in seen["pending_departments"])
+
+
+def test_concluded_on_the_day_the_window_accepted_it_is_immediate_even_when_filed_days_before(seeded, auth, client):
+    """Regression: 'on the spot' compared the conclusion with the legal acceptance date, which
+    art. 32 backdates to the day of receipt; a case accepted and concluded at the window a
+    week after it was filed stayed 'promised'."""
+    import datetime as dt
+
+    from chalicelib import container
+    from chalicelib.domain.access import Origin
+    from chalicelib.usecases import identity as identity_uc, lifecycle
+    me = auth.villager()
+    auth.staff("clerk.spot", ["window_clerk"], ["431224100"])
+    case_no = client.http.post("/v1/cases", headers=me, body=json.dumps(valid_submission(item_code="HH-MZ-006"),
+                                                                        ensure_ascii=False)).json_body["case_no"]
+    clerk = identity_uc.staff_principal(container.identity().get_staff("clerk.spot"))
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=7)
+    ports = dict(cases=container.cases(), catalog=container.catalog(), identity=container.identity(),
+                 calendar=container.calendar(), audit_log=container.audit_log(),
+                 events=container.case_event_publisher(), now=lambda: later)
+    origin = Origin(ip="127.0.0.1", user_agent="test", channel="staff")
+    lifecycle.act("accept", case_no, {}, principal=clerk, origin=origin, idempotency_key="spot-accept-01", **ports)
+    done = lifecycle.act("conclude", case_no, {"result": "approved"}, principal=clerk, origin=origin,
+                         idempotency_key="spot-conclude-01", **ports)
+    assert done["accepted_on"] < later.date().isoformat()  # art. 32: counted from receipt
+    assert done["case_classes"] == ["immediate"] and done["case_type"] == "1"
