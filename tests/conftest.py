@@ -206,8 +206,8 @@ class Auth:
         assert response.status_code == 200, response.body
         return bearer(response.json_body["access_token"])
 
-    def staff(self, username, roles, township_codes=None, department=None):
-        body = {"username": username, "display_name": "测试人员", "roles": roles, "password": "Very-Secret-42x"}
+    def staff(self, username, roles, township_codes=None, department=None, display_name="测试人员"):
+        body = {"username": username, "display_name": display_name, "roles": roles, "password": "Very-Secret-42x"}
         if township_codes:
             body["township_codes"] = township_codes
         if department:

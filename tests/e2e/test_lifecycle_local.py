@@ -11,19 +11,10 @@ import pytest
 import requests
 
 from tests.conftest import valid_submission
-from tests.e2e.test_local_stack import Stack
+from tests.e2e.test_local_stack import stack  # noqa: F401  (the fixture: a fresh local stack)
 
 pytestmark = pytest.mark.e2e
 _serial = itertools.count()
-
-
-@pytest.fixture
-def stack(tmp_path):
-    stack = Stack(tmp_path)
-    stack.start()
-    yield stack
-    if stack.proc.poll() is None:
-        stack.proc.kill()
 
 
 class Desk:

@@ -60,14 +60,7 @@ def refused(response, http_status, code, **expected):
 
 def staff(auth, username, roles, townships=None, department=None, name="测试人员"):
     """A staff account with its own display name (the handler name in the step record)."""
-    body = {"username": username, "display_name": name, "roles": roles, "password": "Very-Secret-42x"}
-    if townships:
-        body["township_codes"] = townships
-    if department:
-        body["department"] = department
-    response = auth.post("/v1/admin/accounts", body, auth.admin())
-    assert response.status_code == 201, response.body
-    return auth.staff_login(username, "Very-Secret-42x")
+    return auth.staff(username, roles, townships, department, display_name=name)
 
 
 def clerk(auth, username="clerk.wang", name="王窗口"):
