@@ -127,9 +127,10 @@ def case_event_publisher():
     return SqsPublisher(settings.CASE_EVENTS_QUEUE)
 
 
-def case_events():
-    """``notify(case, event_type)`` for intake and lifecycle use cases: queues the operator
-    webhook of an operator's case (nothing for other cases)."""
+def operator_webhooks():
+    """``notify(case, event_type)`` for the case events consumer (``events.handle_case_event``):
+    queues the operator webhook of an operator's case (nothing for other cases). Use cases do
+    not call it: they publish case events."""
     from .usecases import webhooks
 
     def notify(case, event_type):

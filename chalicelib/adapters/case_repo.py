@@ -61,7 +61,7 @@ class DynamoCaseRepository:
                 tx.save(model, condition=CaseModel.pk.does_not_exist())
                 tx.save(_history_model(case["case_no"], first))
                 if event:
-                    tx.save(_event_model(case["case_no"], first.seq, event, case["submitted_at"]))
+                    tx.save(_event_model(case["case_no"], first.seq, event))
                 if idempotency:
                     scope_key, request_hash = idempotency
                     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(
@@ -125,7 +125,7 @@ class DynamoCaseRepository:
                 if audit:
                     tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
                 if event:
-                    tx.save(_event_model(case_no, change.history[-1].seq, event, stamp))
+                    tx.save(_event_model(case_no, change.history[-1].seq, event))
         except TransactWriteError as exc:
             if idempotency:
                 stored = self.idempotency_record(idempotency[0])
@@ -263,10 +263,11 @@ class DynamoCaseRepository:
             return None
 
     def record_classification(self, case: dict[str, Any], result: Classification,
-                              entry: HistoryEntry, at: dt.datetime) -> None:
-        """Store the intake classification and its history entry atomically; the case leaves the
-        pending-intake index. Raises :class:`StaleCase` if the case changed meanwhile."""
-        self._finish_intake(case, entry, [
+                              entry: HistoryEntry, at: dt.datetime, event: dict[str, Any] | None = None) -> None:
+        """Store the intake classification, its history entry and (optionally) its
+        ``case.classified`` event (outbox) in one transaction; the case leaves the pending-intake
+        index. Raises :class:`StaleCase` if the case changed meanwhile (nothing is written)."""
+        self._finish_intake(case, entry, event, [
             CaseModel.case_classes.set(result.case_classes),
             CaseModel.case_type.set(result.case_type),
             CaseModel.due_date.set(result.due.date.isoformat()),
@@ -277,9 +278,10 @@ class DynamoCaseRepository:
     def record_intake_failure(self, case: dict[str, Any], reason: str, entry: HistoryEntry) -> None:
         """Mark a case that cannot be classified (``intake_error``) so staff see it and the
         stalled-intake sweep stops re-publishing it. Raises :class:`StaleCase` on a race."""
-        self._finish_intake(case, entry, [CaseModel.intake_error.set(reason)])
+        self._finish_intake(case, entry, None, [CaseModel.intake_error.set(reason)])
 
-    def _finish_intake(self, case: dict[str, Any], entry: HistoryEntry, actions: list) -> None:
+    def _finish_intake(self, case: dict[str, Any], entry: HistoryEntry, event: dict[str, Any] | None,
+                       actions: list) -> None:
         model = CaseModel(_case_pk(case["case_no"]), CASE_SK)
         try:
             with TransactWrite(connection=self._connection) as tx:
@@ -290,6 +292,8 @@ class DynamoCaseRepository:
                           condition=(CaseModel.version == case["version"]) & CaseModel.classified_at.does_not_exist()
                           & CaseModel.intake_error.does_not_exist())
                 tx.save(_history_model(case["case_no"], entry), condition=CaseHistoryModel.pk.does_not_exist())
+                if event:
+                    tx.save(_event_model(case["case_no"], entry.seq, event))
         except TransactWriteError as exc:
             raise StaleCase(case["case_no"]) from exc
 
@@ -315,11 +319,13 @@ class DynamoCaseRepository:
         return _rows(index.query(hash_value, scan_index_forward=False, limit=limit, last_evaluated_key=start))
 
 
-def _event_model(case_no: str, seq: int, event: dict[str, Any], created_at: str) -> CaseEventModel:
+def _event_model(case_no: str, seq: int, event: dict[str, Any]) -> CaseEventModel:
+    """The outbox item of an event (``EVENT#<history seq>``), pending in its shard of the
+    ``pending_events`` index until :meth:`DynamoCaseRepository.mark_published`."""
     import hashlib
     shard = str(int(hashlib.sha256(case_no.encode()).hexdigest(), 16) % settings.EVENT_SHARDS)
     return CaseEventModel(_case_pk(case_no), f"EVENT#{seq:06d}", event_id=event["event_id"], body=event,
-                          created_at=created_at, outbox_shard=shard)
+                          created_at=event["at"], outbox_shard=shard)
 
 
 def _rows(result) -> tuple[list[dict[str, Any]], str | None]:

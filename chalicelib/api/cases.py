@@ -19,8 +19,8 @@ def submit_case(caller):
     view, created = intake.submit_case(
         json_body(request), principal=caller.principal, origin=caller.origin,
         idempotency_key=idempotency_key(request), catalog=container.catalog(), cases=container.cases(),
-        publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
-        audit_log=container.audit_log())
+        publisher=container.intake_publisher(), events=container.case_event_publisher(),
+        identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log())
     return json_response(view, 201 if created else 200, {"Location": f"/v1/cases/{view['case_no']}"})
 
 

@@ -24,8 +24,8 @@ def file_case(caller):
         json_body(request), principal=caller.principal, origin=caller.origin,
         idempotency_key=idempotency_key(request), gate=container.operator_gate(),
         catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher(),
-        identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log(),
-        notify=container.case_events())
+        events=container.case_event_publisher(), identity=container.identity(), id_keys=container.id_keys(),
+        audit_log=container.audit_log())
     return json_response(view, 201 if created else 200, {"Location": f"/v1/operator/cases/{view['case_no']}"})
 
 

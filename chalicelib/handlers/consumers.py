@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import intake, lifecycle, operators
+from ..usecases import events, intake, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -45,7 +45,7 @@ def _classify_record(record, catalog) -> None:
         return
     try:
         outcome = intake.classify_case(message["case_no"], catalog=catalog, cases=container.cases(),
-                                       calendar=container.calendar(), notify=container.case_events())
+                                       calendar=container.calendar(), events=container.case_event_publisher())
     except NotFound:
         logger.error("intake event for an unknown case", extra={"case_no": message["case_no"]})
         return
@@ -67,9 +67,9 @@ def _operator_record(record, catalog) -> None:
             queue=settings.OPERATOR_INTAKE_QUEUE, body=record.body, attributes=attributes,
             sent_timestamp_ms=int(record.attributes.sent_timestamp), message_id=record.message_id,
             gate=container.operator_gate(), catalog=catalog, cases=container.cases(),
-            publisher=container.intake_publisher(), identity=container.identity(), id_keys=container.id_keys(),
-            audit_log=container.audit_log(), max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH,
-            notify=container.case_events())
+            publisher=container.intake_publisher(), events=container.case_event_publisher(),
+            identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log(),
+            max_bytes=MAX_MESSAGE_BYTES, max_depth=MAX_MESSAGE_DEPTH)
     except DomainError as exc:  # bad input never gets better by retrying
         _dead_letter(record, exc.to_dict())
         return
@@ -104,12 +104,11 @@ def requeue_stalled_intake() -> int:
     return count
 
 
-
-
 def _case_event_record(record, catalog) -> None:
     try:
         event = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
-        outcome = lifecycle.handle_case_event(event, cases=container.cases(), notify_operator=container.case_events())
+        outcome = events.handle_case_event(event, cases=container.cases(),
+                                           notify_operator=container.operator_webhooks())
     except DomainError as exc:
         logger.error("dropping malformed case event", extra={"message_id": record.message_id, "error": str(exc)})
         return
@@ -118,10 +117,11 @@ def _case_event_record(record, catalog) -> None:
 
 
 def case_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
-    """``bianmin-case-events``: applicant messages and operator webhooks for each state change."""
+    """``bianmin-case-events``: applicant messages and operator webhooks for each state change
+    (the only place operator webhooks are queued)."""
     return _process(event, context, _case_event_record)
 
 
 def republish_case_events() -> int:
     """Scheduled: publish outbox events whose publish after commit was lost."""
-    return lifecycle.republish_stalled_events(container.cases(), container.case_event_publisher())
+    return events.republish_stalled_events(container.cases(), container.case_event_publisher())

@@ -5,7 +5,8 @@ runs in this thread, one record after another, while the HTTP attempts run side 
 worker threads (ten slow receivers cost about one request timeout, not ten, within the
 function's 60 s). A failed attempt is made visible again after its backoff
 (``ChangeMessageVisibility``) and reported failed; after ``settings.WEBHOOK_MAX_ATTEMPTS``
-receives SQS moves it to ``bianmin-webhooks-dlq``.
+receives SQS moves it to ``bianmin-webhooks-dlq``. Two messages of one delivery in one batch
+(the case event that queued it arrived twice) make one attempt; the copy is dropped.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ def webhook_delivery(event: dict[str, Any], context: Any = None) -> dict[str, An
 
     from ..adapters import queues
     sender = container.webhook_sender()
+    seen: set[tuple[str, str]] = set()
 
     async def send(url: str, body: bytes, headers: dict) -> Any:
         return await asyncio.get_running_loop().run_in_executor(_send_pool(), sender.send, url, body, headers)
@@ -60,6 +62,12 @@ def webhook_delivery(event: dict[str, Any], context: Any = None) -> dict[str, An
         message = _message(record)
         if message is None:
             return
+        key = (message["operator_id"], message["delivery_id"])
+        if key in seen:  # checked and added before any await: the batch's records share one loop
+            logger.info("webhook message repeated in its batch; one attempt made", extra={
+                "operator_id": key[0], "delivery_id": key[1], "message_id": record.message_id})
+            return
+        seen.add(key)
         outcome = await webhooks.deliver(message, int(record.attributes.approximate_receive_count or 1),
                                          deliveries=container.webhook_deliveries(),
                                          targets=container.webhook_targets(), send=send)

@@ -1,5 +1,10 @@
 """Case intake use cases: submit (mini-program or operator), classify (queue consumer),
-and re-publish intake events of cases stuck unclassified (scheduled)."""
+and re-publish intake messages of cases stuck unclassified (scheduled).
+
+Both state changes here announce themselves like every lifecycle action does: a
+``case.created`` or ``case.classified`` event written in the change's transaction and
+published after the commit (``usecases.events``). The intake message (``case.submitted`` on the
+intake queue) is the classifier's work item, not a case event."""
 from __future__ import annotations
 
 import datetime as dt
@@ -21,8 +26,10 @@ from ..domain import lifecycle as lifecycle_rules
 from ..domain import windows as window_rules
 from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
 from ..domain.people import id_number_valid, mask_text, masked_person
+from ..domain.webhooks import EVENT_CASE_CLASSIFIED, EVENT_CASE_CREATED
 from ..logs import logger as log
 from . import audit
+from .events import case_event, publish_event
 from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
 
 _CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
@@ -200,8 +207,8 @@ def _filer(body: dict[str, Any], principal: Principal, station: dict[str, Any] |
 
 
 def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
-                catalog, cases, publisher, identity, id_keys, audit_log, station: dict[str, Any] | None = None,
-                notify: Notify | None = None, now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
+                catalog, cases, publisher, events, identity, id_keys, audit_log,
+                station: dict[str, Any] | None = None, now: Clock = utcnow) -> tuple[dict[str, Any], bool]:
     """Create a case from a submission (``schemas/case_submission.json``) by ``principal``:
     a bound villager for themselves, a village agent with the villager's consent, a window
     clerk of the township, or a station operator (``station``: ``{operator_id, station_id,
@@ -214,9 +221,10 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
     Raises ValidationFailed (bad shape, ID check digit, village outside the township),
     Forbidden (the caller may not file this case), UnknownReference (unknown item or
     township). Nothing is written unless the case, its first history entry, the idempotency
-    record and the audit record all are (one transaction). The intake event is published after
-    the write; if that fails the scheduled :func:`requeue_stalled_intake` publishes it again.
-    ``notify(case, event_type)`` is told about the new case (operator webhooks).
+    record, the audit record and the ``case.created`` event (outbox) all are (one transaction).
+    After the write the intake message goes to ``publisher`` (if that fails the scheduled
+    :func:`requeue_stalled_intake` publishes it again) and the event to ``events`` (the case
+    events queue; if that fails the outbox sweep publishes it again).
     """
     schemas.validate("case_submission", body)
     _check_people(body)
@@ -260,8 +268,9 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
             data={"channel": channel, "agent_filed": bool(body.get("agent"))})
         trail = audit.entry(principal, origin, "case.create", audit.case_target(case_no),
                             {"item_code": item.code, "channel": channel}, moment)
+        event = case_event(case, EVENT_CASE_CREATED, first.seq, moment)
         try:
-            cases.create(case, first, (scope_key, request_hash) if scope_key else None, trail)
+            cases.create(case, first, (scope_key, request_hash) if scope_key else None, trail, event=event)
         except IdempotencyHit as hit:
             return _replay((hit.case_no, hit.request_hash), request_hash, cases, principal, origin, identity,
                            audit_log), False
@@ -271,7 +280,7 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
             time.sleep(0.05 * (attempt + 1))
             continue
         _publish_intake(publisher, case_no)
-        _notify(notify, case, "case.created")
+        publish_event(events, cases, event, moment)
         return case_view(case, [first.to_dict()]), True
     raise RuntimeError("could not allocate a case number")
 
@@ -279,9 +288,9 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
 def _replay(stored: tuple[str, str], request_hash: str, cases, principal: Principal, origin: Origin, identity,
             audit_log) -> dict[str, Any]:
     """The case an idempotency key already created, if the caller may still see it (a consent
-    revoked since is honoured); the answer is a read and is audited as one. Its intake event
-    was published when it was created; if that was lost, the stalled-intake sweep publishes it
-    again."""
+    revoked since is honoured); the answer is a read and is audited as one. Nothing is
+    published again: its intake message and its case event went out when it was created (if
+    either was lost, its sweep publishes it)."""
     case_no, stored_hash = stored
     if stored_hash != request_hash:
         raise IdempotencyKeyReused()
@@ -292,20 +301,6 @@ def _replay(stored: tuple[str, str], request_hash: str, cases, principal: Princi
     return case_view(*found)
 
 
-Notify = Callable[[dict[str, Any], str], Any]
-
-
-def _notify(notify: Notify | None, case: dict[str, Any], event_type: str) -> None:
-    """Tell ``notify`` about a state change after it was stored. A failure is logged, not
-    raised: the change stands, and the caller's answer must not turn into an error."""
-    if notify is None:
-        return
-    try:
-        notify(case, event_type)
-    except Exception:
-        log.exception("case event not queued", extra={"case_no": case.get("case_no"), "event_type": event_type})
-
-
 def _publish_intake(publisher, case_no: str) -> None:
     try:
         publisher.publish({"type": "case.submitted", "case_no": case_no})
@@ -313,8 +308,8 @@ def _publish_intake(publisher, case_no: str) -> None:
         log.exception("intake event not published", extra={"case_no": case_no})
 
 
-def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
-                  notify: Notify | None = None, now: Clock = utcnow) -> str:
+def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar, events,
+                  now: Clock = utcnow) -> str:
     """Classify a submitted case and record its first due date (queue consumer).
 
     Idempotent: a case already classified (or already failed) is left alone. Returns
@@ -322,6 +317,10 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
     cannot be computed: the case gets ``intake_error`` and a history entry for staff, and leaves
     the pending-intake index). Raises NotFound for an unknown case (the caller drops the
     message) and StaleCase when a concurrent writer changed it (the message is retried).
+
+    A classification is written with its ``case.classified`` event (outbox) in one transaction
+    and the event is published to ``events`` after the commit; a write that loses a race
+    leaves no event.
     """
     case = cases.get_case(case_no)
     if case is None:
@@ -354,17 +353,19 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
         seq=seq, at=moment, actor="system", role="system",
         step_name="分类与时限计算", opinion=f"{labels}；承诺办结日期 {result.due.date.isoformat()}{provisional}",
         data=result.to_dict())
-    outcome = _record(cases, cases.record_classification, case, "classified", result, entry, moment)
+    event = case_event({**case, "version": int(case["version"]) + 1, "case_classes": result.case_classes,
+                        "case_type": result.case_type, "due_date": result.due.date.isoformat()},
+                       EVENT_CASE_CLASSIFIED, seq, moment)
+    outcome = _record(cases, cases.record_classification, case, "classified", result, entry, moment, event=event)
     if outcome == "classified":
-        _notify(notify, {**case, "version": int(case["version"]) + 1, "case_classes": result.case_classes,
-                         "due_date": result.due.date.isoformat()}, "case.classified")
+        publish_event(events, cases, event, moment)
     return outcome
 
 
-def _record(cases, write, case: dict[str, Any], outcome: str, *args: Any) -> str:
+def _record(cases, write, case: dict[str, Any], outcome: str, *args: Any, **kwargs: Any) -> str:
     """Run one intake-finishing write; a concurrent finisher that got there first is fine."""
     try:
-        write(case, *args)
+        write(case, *args, **kwargs)
     except StaleCase:
         fresh = cases.get_case(case["case_no"])
         if fresh and (fresh.get("classified_at") or fresh.get("intake_error")):

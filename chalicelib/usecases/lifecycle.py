@@ -1,7 +1,7 @@
 """Lifecycle use cases: every staff and applicant action on a case after intake (accept, the
 one-time notice, supplement, refuse, special procedures, forward to the county, joint
 approval, conclude, withdraw, first-inquiry handover, agency legs), the clerk's and the county
-department's queues, windows and A/B posts, and case events.
+department's queues, windows and A/B posts, and the applicant's messages.
 
 Each action: validate the body, honour the Idempotency-Key, read the case, check that the
 caller may see it (404 otherwise) and may take the action in some capacity (403), apply the
@@ -10,8 +10,9 @@ case, history, documents, steps, idempotency record, audit record and the outbox
 transaction conditioned on the version read. A concurrent writer makes the transaction fail;
 the action is then decided again on the fresh case (so of two clerks concluding at once,
 exactly one wins and the other gets 409) unless the caller pinned a version with
-``If-Match``. The event is published after the commit; the outbox sweep publishes any event
-whose publish was lost, so an event goes out if and only if its change committed.
+``If-Match``. The event is published after the commit (``usecases.events``, the one way
+events leave, intake's too); the outbox sweep publishes any event whose publish was lost, so
+an event goes out if and only if its change committed.
 """
 from __future__ import annotations
 
@@ -29,8 +30,8 @@ from ..domain.cases import utc_iso
 from ..domain.catalog import content_hash
 from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed,
                              invalid_cursor)
-from ..logs import logger
 from . import audit
+from .events import case_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
 from .ports import IdempotencyHit, StaleCase
 
@@ -187,77 +188,10 @@ def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal:
 
 # --- events ------------------------------------------------------------------------------------
 
-_MESSAGES = {
-    "case.accept": "您的申请“{item}”已受理，承诺办结日期 {due}。",
-    "case.issue_notice": "您的申请“{item}”材料需要补正，请查看一次性告知书，补齐全部材料后重新提交。",
-    "case.supplement": "您补正的材料已提交，窗口将尽快审核。",
-    "case.refuse": "您的申请“{item}”不予受理，请查看理由和依据。",
-    "case.forward": "您的申请“{item}”已由乡镇报送县级部门审批。",
-    "case.concluded_approved": "您的申请“{item}”已办结（准予）。",
-    "case.concluded_rejected": "您的申请“{item}”已办结（不予批准），请查看理由和依据。",
-    "case.withdraw": "您的申请“{item}”已撤回。",
-    "case.start_special_procedure": "您的申请“{item}”进入特别程序（{name}），该期间不计入办理时限。",
-    "case.end_special_procedure": "您的申请“{item}”特别程序已结束，继续办理。",
-}
-
-
 def _event(case: Mapping[str, Any], change: rules.Change, at: dt.datetime) -> dict[str, Any]:
-    """The event of one committed change (``schemas/case_event.json``), with the applicant's
-    message text when the applicant should hear about it."""
-    seq = change.history[-1].seq
-    merged = {**case, **change.set}
-    template = _MESSAGES.get(change.event_type)
-    text = template.format(item=case["item_name"], due=merged.get("due_date") or "",
-                           name=(merged.get("special_procedure") or {}).get("name", "")) if template else ""
-    return {"event_id": f"{case['case_no']}#{seq}", "event_type": change.event_type, "case_no": case["case_no"],
-            "seq": seq, "version": int(case["version"]) + 1, "status": change.status, "at": utc_iso(at),
-            "township_code": case["township_code"], "item_code": case["item_code"], "item_name": case["item_name"],
-            "case_classes": change.set["case_classes"], "applicant_key": case.get("applicant_key"),
-            "filed_by": case.get("filed_by"), "operator_id": case.get("operator_id"),
-            "station_id": case.get("station_id"), "text": text}
-
-
-def publish_event(events, cases, event: dict[str, Any], at: dt.datetime) -> None:
-    """Publish a committed event and take it out of the outbox. A failure is logged: the
-    outbox sweep (:func:`republish_stalled_events`) publishes it later."""
-    try:
-        events.publish(event)
-        cases.mark_published(event["case_no"], event["seq"], at)
-    except Exception:
-        logger.exception("case event not published yet; the outbox sweep will", extra={"event_id": event["event_id"]})
-
-
-def republish_stalled_events(cases, events, now: Clock = utcnow) -> int:
-    """Publish every outbox event older than ``settings.EVENT_STALL_SECONDS`` (scheduled).
-    One Query per shard plus one publish per stalled event; returns how many."""
-    moment = now()
-    cutoff = utc_iso(moment - dt.timedelta(seconds=settings.EVENT_STALL_SECONDS))
-    count = 0
-    for shard in range(settings.EVENT_SHARDS):
-        for event in cases.pending_events(str(shard), cutoff):
-            publish_event(events, cases, event, moment)
-            count += 1
-    return count
-
-
-def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> str:
-    """Consume one case event: store the applicant's message (once per event) and pass the
-    change to the case's station operator (webhook, deduplicated by its delivery id).
-    Returns "stored" or "nothing". Safe to run twice for one event."""
-    schemas.validate("case_event", event)
-    outcome = "nothing"
-    if event.get("text") and event.get("applicant_key"):
-        created = event["at"]
-        stored = cases.add_message({"applicant_key": event["applicant_key"], "event_id": event["event_id"],
-                                    "case_no": event["case_no"], "event_type": event["event_type"],
-                                    "text": event["text"], "filed_by": event.get("filed_by"), "created_at": created,
-                                    "expires_at": dt.datetime.fromisoformat(created) + dt.timedelta(days=365)})
-        outcome = "stored" if stored else "nothing"
-    if notify_operator and event.get("operator_id"):
-        notify_operator({"case_no": event["case_no"], "status": event["status"], "township_code": event["township_code"],
-                         "item_code": event["item_code"], "operator_id": event["operator_id"],
-                         "station_id": event.get("station_id"), "version": event.get("version")}, event["event_type"])
-    return outcome
+    """The event of one change (``events.case_event``), written with it in its transaction."""
+    after = {**case, **change.set, "version": int(case["version"]) + 1}
+    return case_event(after, change.event_type, change.history[-1].seq, at)
 
 
 def my_messages(principal: Principal, origin: Origin, *, cases, audit_log, cursor: str | None = None,

@@ -315,14 +315,13 @@ def _station_for(operator: dict[str, Any], station_id: str, submission: Any) -> 
 def _submit(submission: dict[str, Any], station: dict[str, Any], idempotency_key: str, *, principal: Principal,
             origin: Origin, ports: Mapping[str, Any]) -> tuple[dict[str, Any], bool]:
     """``intake.submit_case`` for an operator at ``station``; ``ports`` are its repositories
-    (catalog, cases, publisher, identity, id_keys, audit_log, notify: the operator's webhook)."""
+    (catalog, cases, publisher, events, identity, id_keys, audit_log)."""
     return intake.submit_case(submission, principal=principal, origin=origin, idempotency_key=idempotency_key,
                               station=station, **ports)
 
 
 def file_case(body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None, gate: OperatorGate,
-              catalog, cases, publisher, identity, id_keys, audit_log,
-              notify=None) -> tuple[dict[str, Any], bool]:
+              catalog, cases, publisher, events, identity, id_keys, audit_log) -> tuple[dict[str, Any], bool]:
     """``POST /v1/operator/cases``: an authenticated operator files a case at one of its
     stations (``schemas/operator_case_request.json``). The case records the operator, the
     station and the station's village. The ``Idempotency-Key`` header is required; the same key
@@ -338,13 +337,13 @@ def file_case(body: Any, *, principal: Principal, origin: Origin, idempotency_ke
     operator = _known_operator(principal.operator_id or "", gate)
     station = _station_for(operator, body["station_id"], body["submission"])
     return _submit(body["submission"], station, idempotency_key, principal=principal, origin=origin,
-                   ports=dict(catalog=catalog, cases=cases, publisher=publisher, identity=identity, id_keys=id_keys,
-                              audit_log=audit_log, notify=notify))
+                   ports=dict(catalog=catalog, cases=cases, publisher=publisher, events=events, identity=identity,
+                              id_keys=id_keys, audit_log=audit_log))
 
 
 def file_case_message(*, queue: str, body: str, attributes: Mapping[str, str], sent_timestamp_ms: int,
-                      message_id: str, gate: OperatorGate, catalog, cases, publisher, identity, id_keys, audit_log,
-                      max_bytes: int, max_depth: int, notify=None, now: Clock = utcnow) -> tuple[dict[str, Any], bool, str]:
+                      message_id: str, gate: OperatorGate, catalog, cases, publisher, events, identity, id_keys,
+                      audit_log, max_bytes: int, max_depth: int, now: Clock = utcnow) -> tuple[dict[str, Any], bool, str]:
     """A signed message on the operator intake queue (``schemas/operator_intake_message.json``):
     authenticated by :func:`authenticate_message` first, then parsed (at most ``max_bytes``,
     ``max_depth`` levels), then filed like :func:`file_case` (channel ``operator_sqs`` in the
@@ -362,8 +361,8 @@ def file_case_message(*, queue: str, body: str, attributes: Mapping[str, str], s
     station = _station_for(operator, message["station_id"], message["submission"])
     view, created = _submit(message["submission"], station, message["idempotency_key"], principal=principal,
                             origin=Origin(request_id=message_id, channel="operator_sqs"),
-                            ports=dict(catalog=catalog, cases=cases, publisher=publisher, identity=identity,
-                                       id_keys=id_keys, audit_log=audit_log, notify=notify))
+                            ports=dict(catalog=catalog, cases=cases, publisher=publisher, events=events,
+                                       identity=identity, id_keys=id_keys, audit_log=audit_log))
     return view, created, operator["operator_id"]
 
 

@@ -35,11 +35,14 @@ def enqueue_case_event(case: Mapping[str, Any], event_type: str, *, publisher, d
                        now: Clock = utcnow) -> str | None:
     """Tell the case's operator about ``event_type`` (``case.created``, ``case.classified``,
     ``case.<transition>``). Does nothing and returns None for a case without ``operator_id``.
+    Called by the case events consumer (``events.handle_case_event``) for each committed
+    change, never by the use cases that make the change.
 
     Otherwise records a pending delivery (``case`` needs ``case_no``, ``status``,
-    ``township_code``, ``item_code``, ``operator_id``; ``station_id`` and ``version`` are used
-    when present) and publishes one message ``{operator_id, delivery_id}`` to the webhook
-    queue; returns the delivery id. The id is derived from the case's number, version and
+    ``township_code``, ``item_code``, ``operator_id``; ``station_id``, ``version`` and
+    ``occurred_at``, the change's commit time, default: now, are used when present) and
+    publishes one message ``{operator_id, delivery_id}`` to the webhook queue; returns the
+    delivery id. The id is derived from the case's number, version and
     status and the event type, so calling this twice for one state change records one delivery
     (the message is published again only while it is still pending, e.g. when the first publish
     failed). Raises ValueError for a malformed event type; storage and queue errors propagate.
@@ -49,7 +52,7 @@ def enqueue_case_event(case: Mapping[str, Any], event_type: str, *, publisher, d
         return None
     at = now()
     delivery_id = rules.delivery_id_for(operator_id, case["case_no"], event_type, case.get("version"), case["status"])
-    body = rules.encode_event(rules.case_event(case, event_type, delivery_id, utc_iso(at)))
+    body = rules.encode_event(rules.case_event(case, event_type, delivery_id, case.get("occurred_at") or utc_iso(at)))
     created = deliveries.create({"delivery_id": delivery_id, "operator_id": operator_id, "case_no": case["case_no"],
                                  "event_type": event_type, "body": body, "created_at": at})
     if not created:

@@ -1,6 +1,8 @@
-"""Operator webhooks on the local stack (`python -m infra.local.runner`): the runner's poller
-feeds bianmin-webhooks to on_webhook_delivery, honours its visibility changes and batch item
-failures, and moves a message that failed maxReceiveCount times to bianmin-webhooks-dlq."""
+"""Operator webhooks on the local stack (`python -m infra.local.runner`): an operator's case
+reaches its webhook through the case events queue (intake, case events and webhook pollers of
+the runner); the runner's poller feeds bianmin-webhooks to on_webhook_delivery, honours its
+visibility changes and batch item failures, and moves a message that failed maxReceiveCount
+times to bianmin-webhooks-dlq."""
 import json
 import os
 import subprocess
@@ -9,9 +11,10 @@ import time
 
 import boto3
 import pytest
+import requests
 
 from chalicelib import settings
-from tests.conftest import ROOT
+from tests.conftest import ROOT, valid_submission
 from tests.e2e.test_local_stack import Stack
 from tests.integration.test_webhooks import SECRET, Receiver
 
@@ -43,7 +46,7 @@ def aws(stack, service):
 
 
 def enqueue(stack, operator_id, case_no):
-    """Run the product's enqueue_case_event against the stack (as the intake use cases will)."""
+    """Run the product's enqueue_case_event against the stack (as the case events consumer does)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
     env.update(AWS_ENDPOINT_URL=f"http://127.0.0.1:{stack.moto_port}", AWS_ACCESS_KEY_ID="local",
                AWS_SECRET_ACCESS_KEY="local", AWS_DEFAULT_REGION="us-east-1")
@@ -107,3 +110,32 @@ def test_runner_retries_a_flaky_receiver_and_dead_letters_a_broken_one(stack):
     finally:
         flaky.close()
         broken.close()
+
+
+def test_an_operator_case_reaches_the_webhook_through_the_case_events_queue(stack):
+    from chalicelib.domain import signing
+    receiver = Receiver()
+    try:
+        password = (stack.data_dir / "admin-password.txt").read_text().strip()
+        admin = requests.post(f"{stack.base}/v1/auth/staff-login", json={"username": "admin", "password": password},
+                              timeout=10).json()["access_token"]
+        registered = requests.post(f"{stack.base}/v1/admin/operators", timeout=10, json={
+            "operator_id": "op-events", "name": "端到端运营方", "webhook_url": receiver.url,
+            "stations": [{"station_id": "st-01", "township_code": "431224100", "village_code": "431224100201"}]},
+            headers={"Authorization": f"Bearer {admin}"})
+        assert registered.status_code == 201, registered.text
+        receiver.secret = registered.json()["webhook_secret"]
+        key = {"key_id": registered.json()["key_id"], "secret": registered.json()["key_secret"]}
+        raw = json.dumps({"station_id": "st-01", "submission": valid_submission()}).encode()
+        filed = requests.post(f"{stack.base}/v1/operator/cases", data=raw, timeout=10, headers={
+            "Content-Type": "application/json", "Idempotency-Key": "op-events-0001",
+            **signing.sign_request(**key, method="POST", path="/v1/operator/cases", body=raw)})
+        assert filed.status_code == 201, filed.text
+        case_no = filed.json()["case_no"]
+        wait(lambda: len(receiver.requests) >= 2, stack)
+        time.sleep(1.5)  # nothing more arrives
+        assert sorted((e["event_type"], e["case_no"]) for e in receiver.events()) == [
+            ("case.classified", case_no), ("case.created", case_no)]
+        assert all(r["verified"] for r in receiver.requests)
+    finally:
+        receiver.close()

@@ -179,7 +179,8 @@ def test_a_lost_intake_event_is_published_again_by_the_schedule(client, queues, 
     villager = Principal(subject=auth.subject(me), roles=frozenset({VILLAGER}), id_key=key)
     view, _ = intake.submit_case(valid_submission(), principal=villager, origin=Origin(channel="test"),
                                  idempotency_key=None, catalog=container.catalog(), cases=container.cases(),
-                                 publisher=SqsPublisher("no-such-queue"), identity=container.identity(),
+                                 publisher=SqsPublisher("no-such-queue"), events=container.case_event_publisher(),
+                                 identity=container.identity(),
                                  id_keys=container.id_keys(), audit_log=container.audit_log())
     assert queues.receive(settings.CASE_INTAKE_QUEUE) == []
     # WHEN the scheduled sweep runs a few minutes later

@@ -43,8 +43,10 @@ def test_minimum_living_allowance_with_one_supplement_round(client, queues, auth
     assert set(r.json_body["case_classes"]) == {"promised", "supplement", "agency"}
     assert client.http.get("/v1/workbench/approvals", headers=county).json_body["steps"] == []
     events = queues.bodies(settings.CASE_EVENTS_QUEUE)
-    assert [e["event_type"] for e in events] == ["case.issue_notice", "case.supplement", "case.accept", "case.forward",
+    assert [e["event_type"] for e in events] == ["case.created", "case.classified", "case.issue_notice",
+                                                 "case.supplement", "case.accept", "case.forward",
                                                  "case.concluded_approved"]
+    assert [e["event_id"] for e in events] == [f"{no}#{seq}" for seq in range(1, 8)]  # one per history entry
 
 
 def test_a_joint_case_shows_its_pending_departments_to_the_window(client, auth):

@@ -125,7 +125,7 @@ def operator_case(client, operator_id="op-001", station_id="st-001", **overrides
     view, _ = intake.submit_case(
         body, principal=operator(operator_id), origin=Origin(channel="test"), idempotency_key=None,
         catalog=container.catalog(), cases=container.cases(), publisher=container.intake_publisher(),
-        identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log(),
+        events=container.case_event_publisher(), identity=container.identity(), id_keys=container.id_keys(), audit_log=container.audit_log(),
         station={"operator_id": operator_id, "station_id": station_id, "township_code": body["township_code"],
                  "village_code": None})
     return container.cases().get_case(view["case_no"])
@@ -283,6 +283,18 @@ def test_a_delivered_delivery_is_not_sent_again(client, hooks, receivers):
     hooks.drain()
     assert len(receiver.requests) == 1
     assert hooks.responses[-1] == {"batchItemFailures": []}
+
+
+def test_two_messages_of_one_delivery_in_one_batch_make_one_attempt(client, hooks, receivers):
+    """The case event that queued it arrived twice while it was pending: two messages, one POST."""
+    receiver = receivers()
+    register_operator("op-001", receiver.url)
+    case = operator_case(client)
+    delivery_id = enqueue(case)
+    assert enqueue(case) == delivery_id and hooks.visible() == 2
+    hooks.drain()
+    assert len(hooks.responses) == 1 and len(receiver.requests) == 1
+    assert container.webhook_deliveries().get("op-001", delivery_id)["attempts"] == 1
 
 
 def test_each_state_change_is_its_own_delivery(client, hooks, receivers):
@@ -571,8 +583,11 @@ def test_an_operator_hears_of_its_case_being_filed_and_classified(client, hooks,
     receiver.secret = creds["webhook_secret"]
     # WHEN it files a signed case and the intake consumer classifies it
     case_no = Operator(client, creds).file().json_body["case_no"]
+    assert hooks.visible() == 0                  # nothing is queued for it but the case event
+    queues.deliver(settings.CASE_EVENTS_QUEUE, "on_case_event")
     hooks.drain()
     queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    queues.deliver(settings.CASE_EVENTS_QUEUE, "on_case_event")
     hooks.drain()
     # THEN it was told twice, signed, without personal data
     events = receiver.events()
