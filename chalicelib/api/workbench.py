@@ -116,8 +116,9 @@ def record_leg(case_no, caller):
 def confirm_leg(case_no, leg_no, caller):
     """The receiving side signs for a handover (leg)."""
     body = json_body(bp.current_request) if bp.current_request.raw_body else {}
-    return _act(rules.CONFIRM_LEG, case_no, caller, {**(body if isinstance(body, dict) else {}),
-                                                      "leg_no": int(leg_no) if leg_no.isdigit() else 0})
+    # ASCII digits only: str.isdigit() also admits "²" (int() then raises) and "１"
+    number = int(leg_no) if leg_no.isascii() and leg_no.isdigit() and len(leg_no) <= 6 else 0
+    return _act(rules.CONFIRM_LEG, case_no, caller, {**(body if isinstance(body, dict) else {}), "leg_no": number})
 
 
 @endpoint(bp, "/v1/workbench/queue", roles=(WINDOW_CLERK, SUPERVISOR))

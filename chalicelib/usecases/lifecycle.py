@@ -132,8 +132,10 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             return _replay((hit.case_no, hit.request_hash), request_hash, case_no, principal, origin, cases,
                            identity, audit_log)
         except StaleCase:
-            if expected is not None:
-                raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH") from None
+            if expected is not None:  # the caller pinned a version: answer with the state the case moved to
+                current = cases.get_case(case_no) or case
+                raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=current["status"],
+                               version=int(current["version"])) from None
             continue  # somebody else wrote first: decide again on what they left
         publish_event(events, cases, event, moment)
         fresh = cases.get(case_no)
