@@ -212,8 +212,8 @@ def test_with_if_match_the_loser_gets_version_mismatch_with_the_state_the_case_m
 # --- a notice against an acceptance -------------------------------------------------------------
 
 def _notice_against_accept(world, first):
-    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
     case_no = world.file(ENTRUSTED)
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)  # intake's case.created and case.classified
     results, cases = race(case_no, {"notice": (world.clerk, ISSUE_NOTICE, BODIES[ISSUE_NOTICE]),
                                     "accept": (world.clerk_li, ACCEPT, {})}, first)
     label = f"notice against accept (first: {first or 'either'})"
