@@ -19,10 +19,11 @@ STAFF = (WINDOW_CLERK, COUNTY_APPROVER)
 APPLICANT = (VILLAGER, VILLAGE_AGENT)
 
 
-def _act(action: str, case_no: str, caller, body=None):
+def _act(action: str, case_no: str, caller, body=None, path_params=None):
     request = bp.current_request
     return lifecycle.act(
-        action, case_no, json_body(request) if body is None else body, principal=caller.principal,
+        action, case_no, json_body(request) if body is None else body, path_params=path_params,
+        principal=caller.principal,
         origin=caller.origin, idempotency_key=idempotency_key(request),
         if_match=(request.headers or {}).get("if-match"), cases=container.cases(), catalog=container.catalog(),
         identity=container.identity(), calendar=container.calendar(), audit_log=container.audit_log(),
@@ -116,8 +117,9 @@ def record_leg(case_no, caller):
 def confirm_leg(case_no, leg_no, caller):
     """The receiving side signs for a handover (leg)."""
     body = json_body(bp.current_request) if bp.current_request.raw_body else {}
-    return _act(rules.CONFIRM_LEG, case_no, caller, {**(body if isinstance(body, dict) else {}),
-                                                      "leg_no": int(leg_no) if leg_no.isdigit() else 0})
+    # the leg number joins the body after the body's schema check (which allows no fields at all)
+    return _act(rules.CONFIRM_LEG, case_no, caller, body,
+                path_params={"leg_no": int(leg_no) if leg_no.isdigit() else 0})
 
 
 @endpoint(bp, "/v1/workbench/queue", roles=(WINDOW_CLERK, SUPERVISOR))
