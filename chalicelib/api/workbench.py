@@ -19,10 +19,11 @@ STAFF = (WINDOW_CLERK, COUNTY_APPROVER)
 APPLICANT = (VILLAGER, VILLAGE_AGENT)
 
 
-def _act(action: str, case_no: str, caller, body=None):
+def _act(action: str, case_no: str, caller, body=None, path_params=None):
     request = bp.current_request
     return lifecycle.act(
-        action, case_no, json_body(request) if body is None else body, principal=caller.principal,
+        action, case_no, json_body(request) if body is None else body, path_params=path_params,
+        principal=caller.principal,
         origin=caller.origin, idempotency_key=idempotency_key(request),
         if_match=(request.headers or {}).get("if-match"), cases=container.cases(), catalog=container.catalog(),
         identity=container.identity(), calendar=container.calendar(), audit_log=container.audit_log(),
@@ -118,7 +119,8 @@ def confirm_leg(case_no, leg_no, caller):
     body = json_body(bp.current_request) if bp.current_request.raw_body else {}
     # ASCII digits only: str.isdigit() also admits "²" (int() then raises) and "１"
     number = int(leg_no) if leg_no.isascii() and leg_no.isdigit() and len(leg_no) <= 6 else 0
-    return _act(rules.CONFIRM_LEG, case_no, caller, {**(body if isinstance(body, dict) else {}), "leg_no": number})
+    # the leg number joins the body after the body's schema check
+    return _act(rules.CONFIRM_LEG, case_no, caller, body, path_params={"leg_no": number})
 
 
 @endpoint(bp, "/v1/workbench/queue", roles=(WINDOW_CLERK, SUPERVISOR))

@@ -87,18 +87,20 @@ def _actor(principal: Principal, action: str, held: list[str], identity) -> rule
 
 def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
         if_match: str | None = None, cases, catalog, identity, calendar, audit_log, events,
-        now: Clock = utcnow) -> dict[str, Any]:
+        path_params: Mapping[str, Any] | None = None, now: Clock = utcnow) -> dict[str, Any]:
     """Take ``action`` (a ``domain.lifecycle`` action) on case ``case_no`` for ``principal``.
 
-    ``body`` must match ``schemas/<SCHEMAS[action]>.json``; ``idempotency_key`` is required
-    (a retry with the same key and body answers the case as it is now, with nothing done
-    twice; the same key with another body is 422 ``IDEMPOTENCY_KEY_REUSED``); ``if_match`` a
+    ``body`` must match ``schemas/<SCHEMAS[action]>.json``; ``path_params`` (e.g. the receipt's
+    ``leg_no``) are added to it after that check, for the rule; ``idempotency_key`` is required
+    (a retry with the same key and request answers the case as it is now, with nothing done
+    twice; the same key with another request is 422 ``IDEMPOTENCY_KEY_REUSED``); ``if_match`` a
     case version the caller saw (409 ``VERSION_MISMATCH`` when the case moved on).
     Returns the case view with its history and the actions now open to the caller.
 
     Raises ValidationFailed (400), NotFound (404: absent or not visible), NotYourAction (403),
     InvalidTransition/Conflict (409, with the current state), IdempotencyKeyReused (422)."""
     schemas.validate(SCHEMAS[action], body)
+    body = {**body, **(path_params or {})}
     if not idempotency_key:
         raise ValidationFailed("请求缺少 Idempotency-Key 请求头，重复提交无法识别",
                                [FieldProblem("Idempotency-Key", "IDEMPOTENCY_KEY_REQUIRED", "请提供幂等键")])

@@ -5,7 +5,11 @@
 without being declared through ``security.endpoint`` (which makes a token the default).
 
 One world (moto, seed catalog, accounts, a case, consents) is built per module; each cell
-sends one real request through Chalice's local gateway and the built-in authorizer.
+sends one real request through Chalice's local gateway and the built-in authorizer. Cells do
+not depend on their order: a lifecycle action's cell first brings a case of its own into the
+state the action needs, through the API with the world's accounts (``World.prepared``), and a
+cell that changes something shared puts it back. A 404 on a case is byte for byte the 404 of
+a case that does not exist.
 """
 from __future__ import annotations
 
@@ -17,10 +21,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from tests.conftest import AGENT_PERSON, OTHER_PERSON, SEED, VILLAGE, Auth, valid_submission
+from tests.conftest import AGENT_PERSON, OTHER_PERSON, SEED, VILLAGE, Auth, Queues, valid_submission
 
 ROLES = ("anonymous", "villager", "villager_other", "agent", "agent_unconsented", "clerk", "clerk_other",
          "approver", "supervisor", "admin", "operator")
+NO_TOKEN = ("anonymous", "operator")  # operators sign requests on /v1/operator/ only
 
 
 def everyone(status):
@@ -35,6 +40,8 @@ def token_holders(status, **overrides):
 
 STAFF_403 = dict(clerk=403, clerk_other=403, approver=403, supervisor=403, admin=403)
 ADMIN_ONLY = token_holders(403, admin=None)  # None: filled with the endpoint's success status
+CLERK_ACTION = token_holders(403, clerk=200, clerk_other=404)  # another township's clerk cannot see the case
+STAFF_ACTION = token_holders(403, clerk=200, clerk_other=404, approver=200)
 
 MATRIX = {
     ("GET", "/v1/services"): everyone(200),
@@ -70,11 +77,69 @@ MATRIX = {
     ("GET", "/v1/operator/webhooks/failed"): {**everyone(401), "operator": 200},
     # a delivery id the operator does not have: 404 (redelivery itself: test_webhooks.py)
     ("POST", "/v1/operator/webhooks/{delivery_id}/redeliver"): {**everyone(401), "operator": 404},
+    # --- the lifecycle (chalicelib/api/workbench.py). Each state-changing cell acts on a case of its
+    # own, brought through the API into the state the action needs, so the role that may act gets 200
+    # and one that may not cannot hide behind a 409. Villagers and agents hold the villager role.
+    ("POST", "/v1/cases/{case_no}/accept"): CLERK_ACTION,
+    ("POST", "/v1/cases/{case_no}/notices"): CLERK_ACTION,
+    # the approver's department (NYNCJ) never received this case: 404 like a missing one
+    ("GET", "/v1/cases/{case_no}/notices/{round_no}"): token_holders(404, villager=200, agent=200, clerk=200,
+                                                                     supervisor=200, admin=403),
+    ("POST", "/v1/cases/{case_no}/supplements"): token_holders(404, villager=200, agent=200, clerk=200, approver=403,
+                                                               supervisor=403, admin=403),
+    ("POST", "/v1/cases/{case_no}/refusal"): CLERK_ACTION,
+    # the approver acts on a HH-NY-001 case forwarded to its department, the clerk on an accepted HH-MZ-006 one
+    ("POST", "/v1/cases/{case_no}/special-procedure"): STAFF_ACTION,
+    ("POST", "/v1/cases/{case_no}/special-procedure/end"): STAFF_ACTION,
+    ("POST", "/v1/cases/{case_no}/forward"): CLERK_ACTION,
+    # an accepted HH-ZJ-002 case: the joint approval of NYNCJ (the approver's department) is pending
+    ("POST", "/v1/cases/{case_no}/approvals"): token_holders(403, approver=200),
+    ("POST", "/v1/cases/{case_no}/conclusion"): STAFF_ACTION,
+    ("POST", "/v1/cases/{case_no}/withdrawal"): token_holders(404, villager=200, agent=200, **STAFF_403),
+    ("POST", "/v1/cases/{case_no}/handover"): CLERK_ACTION,  # to the colleague clerk.m2
+    ("POST", "/v1/cases/{case_no}/legs"): CLERK_ACTION,  # a case the consented agent filed
+    # each receiving role signs its own pending leg: agent township_to_village (after the township
+    # concluded), approver township_to_county (the forward), clerk county_to_township (the county's conclusion)
+    ("POST", "/v1/cases/{case_no}/legs/{leg_no}/receipt"): token_holders(403, agent=200, agent_unconsented=404,
+                                                                         clerk=200, clerk_other=404, approver=200),
+    # the queue of township 431224100: another township's clerk is refused (403 TOWNSHIP_NOT_YOURS)
+    ("GET", "/v1/workbench/queue"): token_holders(403, clerk=200, supervisor=200),
+    ("GET", "/v1/workbench/approvals"): token_holders(403, approver=200),
+    ("PUT", "/v1/admin/townships/{township_code}/windows/{window}"): {**ADMIN_ONLY, "admin": 200},
+    ("GET", "/v1/townships/{township_code}/windows"): token_holders(403, clerk=200, supervisor=200, admin=200),
+    # a window of 431224100 (A clerk.m, B clerk.m2) made for the cell; another township's clerk: 404
+    ("PUT", "/v1/townships/{township_code}/windows/{window}/absence"): token_holders(403, clerk=200, clerk_other=404,
+                                                                                     supervisor=200),
+    ("GET", "/v1/me/messages"): token_holders(200, **STAFF_403),
 }
 
 
+COLLEAGUE = "clerk.m2"
+NOTICE = {"materials": [{"name": "居民户口簿", "problem": "missing"}], "other": ["请补充近6个月收入证明"]}
+SPECIAL_PROCEDURE = {"kind": "investigation", "name": "入户调查", "reason": "核实家庭情况"}
+#: the body of each lifecycle action's cell (valid for every role, so the status is about access)
+ACTION_BODIES = {
+    "accept": {"opinion": "材料齐全"},
+    "notices": NOTICE,
+    "supplements": {"materials": ["居民户口簿"]},
+    "refusal": {"reasons": "不属于本中心受理范围", "legal_basis": "《中华人民共和国行政许可法》第三十二条"},
+    "special-procedure": SPECIAL_PROCEDURE,
+    "special-procedure/end": {"result": "调查属实"},
+    "forward": {},
+    "approvals": {"decision": "approve", "opinion": "同意"},
+    "conclusion": {"result": "approved"},
+    "withdrawal": {"reason": "不再需要"},
+    "handover": {"to": COLLEAGUE, "reason": "调岗"},
+    "legs": {"kind": "village_to_township", "materials": ["居民户口簿"]},
+    "legs/{leg_no}/receipt": {},
+}
+#: a window that serves nothing (no items, not the default), so making one routes no case
+WINDOW = {"name": "矩阵窗口", "a_post": "clerk.m", "b_post": COLLEAGUE}
+
+
 class World:
-    """Accounts, one case of the villager (in VILLAGE, consented to ``agent``), and helpers."""
+    """Accounts, one case of the villager (in VILLAGE, consented to ``agent``), one with a
+    one-time notice, and helpers that file and move cases for the lifecycle cells."""
 
     def __init__(self, client):
         self.client = client
@@ -88,7 +153,8 @@ class World:
         self.headers["agent_unconsented"] = auth.agent("openid-zhaoliu", unconsented)
         self.headers["clerk"] = auth.staff("clerk.m", ["window_clerk"], ["431224100"])
         self.headers["clerk_other"] = auth.staff("clerk.o", ["window_clerk"], ["431224101"])
-        self.headers["approver"] = auth.staff("approver.m", ["county_approver"], department="dept-civil")
+        # 县农业农村局: decides HH-NY-001 (entrusted) and is one of the joint departments of HH-ZJ-002
+        self.headers["approver"] = auth.staff("approver.m", ["county_approver"], department="NYNCJ")
         self.headers["supervisor"] = auth.staff("supervisor.m", ["supervisor"], ["431224100"])
         self.headers["admin"] = auth.admin()
         auth.consent(self.headers["villager"], self.headers["agent"])
@@ -105,6 +171,15 @@ class World:
             {"Idempotency-Key": "matrix-operator-case"})
         assert filed.status_code == 201, filed.body
         self.operator_case_no = filed.json_body["case_no"]
+        # a colleague at the same window: the one a case is handed over to, and the B post of windows
+        self.headers["colleague"] = auth.staff(COLLEAGUE, ["window_clerk"], ["431224100"])
+        # a case of the villager with its one-time notice (round 1), for reading notices
+        self.notice_case_no = self.file()
+        self.act("clerk", self.notice_case_no, "notices", NOTICE)
+        from chalicelib import settings
+        Queues(client).deliver(settings.CASE_EVENTS_QUEUE, "on_case_event")  # the villager's message about it
+        self.missing_case = client.http.get("/v1/cases/20200101000000000-431224100-ZZZZ",
+                                            headers=self.headers["villager"])
 
     @staticmethod
     def operator_registration(operator_id):
@@ -122,6 +197,78 @@ class World:
     def unique(self, prefix):
         self.counter += 1
         return f"{prefix}{self.counter:04d}"
+
+    def file(self, item_code="HH-MZ-001", by="villager"):
+        """A new case of the villager (in VILLAGE) filed by ``by``: the villager, or the consented agent."""
+        response = self.client.http.post(
+            "/v1/cases", headers={**self.headers[by], "Idempotency-Key": self.unique("matrix-file-")},
+            body=json.dumps(valid_submission(item_code=item_code, village_code=VILLAGE), ensure_ascii=False))
+        assert response.status_code == 201, response.body
+        return response.json_body["case_no"]
+
+    def act(self, role, case_no, action, body=None):
+        """A lifecycle action that prepares a cell's case (it must succeed); the case view."""
+        headers = {**self.headers[role], "Idempotency-Key": self.unique("matrix-prep-")}
+        response = self.client.http.post(f"/v1/cases/{case_no}/{action}", headers=headers,
+                                         body=json.dumps(body or {}, ensure_ascii=False))
+        assert response.status_code == 200, (action, role, response.body[:300])
+        return response.json_body
+
+    def accepted(self, item_code, by="villager"):
+        case_no = self.file(item_code, by)
+        self.act("clerk", case_no, "accept")
+        return case_no
+
+    def forwarded(self):
+        """A HH-NY-001 case the clerk accepted and forwarded to NYNCJ, the approver's department."""
+        case_no = self.accepted("HH-NY-001")
+        self.act("clerk", case_no, "forward")
+        return case_no
+
+    @staticmethod
+    def pending_leg(view, kind):
+        [leg] = [leg for leg in view["legs"] if leg["kind"] == kind and not leg.get("received_at")]
+        return leg["leg_no"]
+
+    def prepared(self, path, role):
+        """A fresh case in the state the cell's action needs: ``(case_no, leg_no)``. Built for
+        every role alike (a refused role meets a case where the action would succeed)."""
+        action = path.removeprefix("/v1/cases/{case_no}/")
+        if action in ("accept", "notices", "refusal", "withdrawal"):
+            return self.file(), None
+        if action == "supplements":
+            case_no = self.file()
+            self.act("clerk", case_no, "notices", NOTICE)
+            return case_no, None
+        if action == "handover":  # accepting makes the clerk responsible (首问负责), who hands it on
+            return self.accepted("HH-MZ-001"), None
+        if action == "forward":
+            return self.accepted("HH-NY-001"), None
+        if action == "approvals":  # joint approval pending at NYNCJ, ZRZYJ and ZJJ
+            return self.accepted("HH-ZJ-002"), None
+        if action in ("special-procedure", "special-procedure/end", "conclusion"):
+            actor = "approver" if role == "approver" else "clerk"
+            case_no = self.forwarded() if actor == "approver" else self.accepted("HH-MZ-006")
+            if action == "special-procedure/end":
+                self.act(actor, case_no, "special-procedure", SPECIAL_PROCEDURE)
+            return case_no, None
+        if action == "legs":
+            return self.file("HH-MZ-006", by="agent"), None
+        if action == "legs/{leg_no}/receipt":
+            if role == "approver":  # the forward's township_to_county leg
+                case_no = self.forwarded()
+                view = self.client.http.get(f"/v1/cases/{case_no}", headers=self.headers["clerk"]).json_body
+                return case_no, self.pending_leg(view, "township_to_county")
+            if role in ("clerk", "clerk_other"):  # the county's conclusion sends the decision back
+                case_no = self.forwarded()
+                view = self.act("approver", case_no, "conclusion", {"result": "approved"})
+                return case_no, self.pending_leg(view, "county_to_township")
+            # the agent's case, concluded at the township; the window hands the result to the agent
+            case_no = self.accepted("HH-MZ-006", by="agent")
+            self.act("clerk", case_no, "conclusion", {"result": "approved"})
+            view = self.act("clerk", case_no, "legs", {"kind": "township_to_village", "materials": ["发放通知"]})
+            return case_no, self.pending_leg(view, "township_to_village")
+        raise AssertionError(f"no preparation for {path}")
 
     def request(self, method, path, role):
         """Build and send the request of one cell; returns the response."""
@@ -185,6 +332,28 @@ class World:
             url = path.replace("{case_no}", self.operator_case_no)
         elif path == "/v1/operator/webhooks/{delivery_id}/redeliver":
             url = path.replace("{delivery_id}", "dlv_0000000000000000")
+        elif path == "/v1/cases/{case_no}/notices/{round_no}":
+            url = path.replace("{case_no}", self.notice_case_no).replace("{round_no}", "1")
+        elif path.startswith("/v1/cases/{case_no}/") and method == "POST":
+            # no token: the gateway refuses before any view runs, whatever the case (a real one all the same)
+            case_no, leg_no = (self.notice_case_no, 1) if role in NO_TOKEN else self.prepared(path, role)
+            url = path.replace("{case_no}", case_no).replace("{leg_no}", str(leg_no))
+            body = ACTION_BODIES[path.removeprefix("/v1/cases/{case_no}/")]
+            headers["Idempotency-Key"] = self.unique("matrix-act-")
+        elif path == "/v1/workbench/queue":
+            url = "/v1/workbench/queue?township=431224100"
+        elif path == "/v1/admin/townships/{township_code}/windows/{window}":
+            url = path.replace("{township_code}", "431224100").replace("{window}", self.unique("w"))
+            body = WINDOW
+        elif path == "/v1/townships/{township_code}/windows":
+            url = path.replace("{township_code}", "431224100")
+        elif path == "/v1/townships/{township_code}/windows/{window}/absence":
+            window = self.unique("w")  # a window of its own: A clerk.m, B the colleague
+            made = c.http.put(f"/v1/admin/townships/431224100/windows/{window}", headers=self.headers["admin"],
+                              body=json.dumps(WINDOW, ensure_ascii=False))
+            assert made.status_code == 200, made.body
+            url = path.replace("{township_code}", "431224100").replace("{window}", window)
+            body = {"a_absent": True}
         else:
             url = path
         if role == "operator" and path.startswith("/v1/operator/"):
@@ -193,7 +362,13 @@ class World:
         send = {"GET": c.http.get, "POST": c.http.post, "PUT": c.http.put}[method]
         if method == "GET":
             return send(url, headers=headers)
-        return send(url, headers=headers, body=json.dumps(body, ensure_ascii=False))
+        response = send(url, headers=headers, body=json.dumps(body, ensure_ascii=False))
+        if path == "/v1/consents" and response.status_code == 201:
+            # the villager's cell consents to agent_unconsented: take it back, or that agent would
+            # see the villager's cases in every cell that runs after this one
+            revoked = self.auth.post(f"/v1/consents/{response.json_body['consent_id']}/revoke", {}, self.headers[role])
+            assert revoked.status_code == 200, revoked.body
+        return response
 
 
 @pytest.fixture(scope="module")
@@ -221,6 +396,8 @@ def test_cell(world, method, path, role):
     expected = MATRIX[(method, path)][role]
     response = world.request(method, path, role)
     assert response.status_code == expected, (method, path, role, response.body[:300])
+    if expected == 404 and path.startswith("/v1/cases/{case_no}"):  # a hidden case is a missing case
+        assert response.body == world.missing_case.body, (method, path, role, response.body[:300])
     if response.status_code in (401, 403, 404) and response.headers.get("Content-Type", "").startswith("application/json"):
         body = response.json_body
         if "code" in body:  # ours (the gateway's own refusals have API Gateway's shape)
@@ -249,6 +426,17 @@ def test_another_persons_case_looks_exactly_like_a_missing_one(world):
     hidden = world.client.http.get(f"/v1/cases/{world.case_no}", headers=other)
     missing = world.client.http.get("/v1/cases/20200101000000000-431224100-ZZZZ", headers=other)
     assert hidden.status_code == missing.status_code == 404 and hidden.body == missing.body
+
+
+def test_messages_reach_only_the_applicant(world):
+    """The notice of the world's notice case became a message for its applicant, and only theirs."""
+    def about_the_case(role):
+        response = world.client.http.get("/v1/me/messages", headers=world.headers[role])
+        assert response.status_code == 200, response.body
+        return [m for m in response.json_body["messages"] if m["case_no"] == world.notice_case_no]
+    assert [m["event_type"] for m in about_the_case("villager")] == ["case.issue_notice"]
+    for role in ("villager_other", "agent", "agent_unconsented"):
+        assert about_the_case(role) == [], role
 
 
 assert os.environ.get("AWS_ACCESS_KEY_ID") == "testing"  # conftest configured the stand-in first

@@ -3,7 +3,7 @@ import itertools
 import json
 
 from chalicelib import settings
-from tests.conftest import valid_submission
+from tests.conftest import VILLAGE, valid_submission
 
 _keys = itertools.count(1)
 
@@ -84,3 +84,37 @@ def test_concluded_on_the_day_the_window_accepted_it_is_immediate_even_when_file
                          idempotency_key="spot-conclude-01", **ports)
     assert done["accepted_on"] < later.date().isoformat()  # art. 32: counted from receipt
     assert done["case_classes"] == ["immediate"] and done["case_type"] == "1"
+
+
+def test_the_agent_signs_for_the_result_handed_back(client, auth):
+    """Receipts (代办交接签收) through the API: the leg number is in the path and the body may be
+    empty; the receipt's schema allows no body fields. (Every receipt answered 400 while the
+    route put ``leg_no`` into the body before the schema check.)"""
+    me = auth.villager()
+    agent = auth.agent()
+    auth.consent(me, agent)
+    clerk = auth.staff("clerk.wang", ["window_clerk"], ["431224100"])
+    filed = client.http.post("/v1/cases", headers={**agent, "Idempotency-Key": "agent-files-0001"},
+                             body=json.dumps(valid_submission(item_code="HH-MZ-006", village_code=VILLAGE),
+                                             ensure_ascii=False))
+    assert filed.status_code == 201, filed.body
+    no = filed.json_body["case_no"]
+    r = act(client, clerk, f"/v1/cases/{no}/legs", {"kind": "village_to_township", "materials": ["居民户口簿"]})
+    assert r.status_code == 200 and r.json_body["legs"][0]["received_by"], r.body
+    for step, body in (("accept", {}), ("conclusion", {"result": "approved"}),
+                       ("legs", {"kind": "township_to_village", "materials": ["高龄津贴发放通知"]})):
+        r = act(client, clerk, f"/v1/cases/{no}/{step}", body)
+        assert r.status_code == 200, r.body
+    assert [(leg["leg_no"], leg["kind"], bool(leg.get("received_at"))) for leg in r.json_body["legs"]] == [
+        (1, "village_to_township", True), (2, "township_to_village", False)]
+    r = act(client, clerk, f"/v1/cases/{no}/legs/2/receipt")
+    assert r.status_code == 403 and r.json_body["code"] == "ACTION_NOT_ALLOWED", r.body  # the agent receives it
+    r = act(client, agent, f"/v1/cases/{no}/legs/2/receipt", {"leg_no": 1})
+    assert r.status_code == 400 and r.json_body["details"][0]["field"] == "leg_no", r.body
+    r = act(client, agent, f"/v1/cases/{no}/legs/9/receipt")
+    assert r.status_code == 400 and r.json_body["details"][0]["code"] == "UNKNOWN_LEG", r.body
+    r = act(client, agent, f"/v1/cases/{no}/legs/2/receipt")
+    assert r.status_code == 200, r.body
+    assert r.json_body["legs"][1]["received_by"] == auth.subject(agent), r.body
+    r = act(client, agent, f"/v1/cases/{no}/legs/2/receipt")
+    assert r.status_code == 409 and r.json_body["code"] == "LEG_ALREADY_RECEIVED", r.body
