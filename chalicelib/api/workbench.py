@@ -8,7 +8,7 @@ from chalice import Blueprint
 
 from .. import container
 from ..domain import lifecycle as rules
-from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, STATION_OPERATOR, SUPERVISOR, VILLAGE_AGENT, VILLAGER,
+from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, SUPERVISOR, VILLAGE_AGENT, VILLAGER,
                              WINDOW_CLERK)
 from ..usecases import lifecycle
 from .errors import BODY_TYPES, idempotency_key, json_body, query_params
@@ -43,7 +43,7 @@ def issue_notice(case_no, caller):
 
 
 @endpoint(bp, "/v1/cases/{case_no}/notices/{round_no}", roles=(VILLAGER, VILLAGE_AGENT, WINDOW_CLERK, SUPERVISOR,
-                                                               COUNTY_APPROVER, STATION_OPERATOR))
+                                                               COUNTY_APPROVER))
 def get_notice(case_no, round_no, caller):
     """The one-time notice document of a round."""
     return lifecycle.get_notice(caller.principal, caller.origin, case_no, round_no, cases=container.cases(),

@@ -368,8 +368,9 @@ def set_absence(principal: Principal, origin: Origin, township_code: str, window
     or a supervisor of the township) marks A absent, so the B post works the queue, or back."""
     schemas.validate("window_absence", body)
     principal.require(WINDOW_CLERK, SUPERVISOR)
-    windows = {w["window"]: w for w in cases.windows(township_code)} if township_code in principal.township_codes \
-        else {}
+    if township_code not in principal.township_codes:
+        raise Forbidden("只能设置本乡镇的窗口", code="TOWNSHIP_NOT_YOURS")
+    windows = {w["window"]: w for w in cases.windows(township_code)}
     current = windows.get(window)
     if current is None:
         raise NotFound("未找到该窗口")
