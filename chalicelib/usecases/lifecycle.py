@@ -112,7 +112,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
         return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log)
     for attempt in range(5):
         moment = now()
-        case, _history = _visible_case(principal, case_no, cases, identity, moment)
+        case, history = _visible_case(principal, case_no, cases, identity, moment)
         if expected is not None and int(case["version"]) != expected:
             raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=case["status"],
                            version=int(case["version"]))
@@ -140,8 +140,11 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
                                version=int(current["version"])) from None
             continue  # somebody else wrote first: decide again on what they left
         publish_event(events, cases, event, moment)
-        fresh = cases.get(case_no)
-        return _view(fresh, principal, consents, moment, calendar)
+        # what was just written, without reading it back
+        written = {k: v for k, v in {**case, **change.set}.items() if k not in change.remove}
+        written["version"] = int(case["version"]) + 1
+        return _view((written, history + [e.to_dict() for e in change.history]), principal, consents, moment,
+                     calendar)
     raise Conflict("办件正被频繁更新，请稍后重试", code="BUSY")
 
 

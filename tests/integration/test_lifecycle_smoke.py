@@ -118,3 +118,17 @@ def test_the_agent_signs_for_the_result_handed_back(client, auth):
     assert r.json_body["legs"][1]["received_by"] == auth.subject(agent), r.body
     r = act(client, agent, f"/v1/cases/{no}/legs/2/receipt")
     assert r.status_code == 409 and r.json_body["code"] == "LEG_ALREADY_RECEIVED", r.body
+
+
+def test_an_action_answers_exactly_what_a_read_afterwards_shows(client, auth):
+    """The answer is built from what was written (no read-back): it must equal a fresh read."""
+    me = auth.villager()
+    clerk = auth.staff("clerk.same", ["window_clerk"], ["431224100"])
+    no = client.http.post("/v1/cases", headers=me, body=json.dumps(valid_submission(item_code="HH-ZJ-002"),
+                                                                    ensure_ascii=False)).json_body["case_no"]
+    for path, body in ((f"/v1/cases/{no}/notices", {"other": ["缺少宅基地批准书"]}),
+                       (f"/v1/cases/{no}/supplements", {"materials": ["宅基地批准书"]}),
+                       (f"/v1/cases/{no}/accept", {})):
+        answer = act(client, clerk, path, body).json_body
+        answer.pop("actions")
+        assert answer == client.http.get(f"/v1/cases/{no}", headers=clerk).json_body, path
