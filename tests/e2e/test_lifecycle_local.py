@@ -24,9 +24,12 @@ class Desk:
         self.base = stack.base
         password = (stack.data_dir / "admin-password.txt").read_text().strip()
         self.admin = self.login("admin", password)
-        for username, roles, extra in (("clerk.a", ["window_clerk"], {"township_codes": ["431224100"]}),
-                                       ("clerk.b", ["window_clerk"], {"township_codes": ["431224100"]}),
-                                       ("mz.approver", ["county_approver"], {"department": "MZJ"})):
+        accounts = [("clerk.a", ["window_clerk"], {"township_codes": ["431224100"]}),
+                    ("clerk.b", ["window_clerk"], {"township_codes": ["431224100"]}),
+                    ("mz.approver", ["county_approver"], {"department": "MZJ"})]
+        accounts += [(f"{code.lower()}.approver", ["county_approver"], {"department": code})
+                     for code in ("NYNCJ", "ZRZYJ", "ZJJ")]
+        for username, roles, extra in accounts:
             created = requests.post(f"{self.base}/v1/admin/accounts", headers=self.admin, timeout=10, json={
                 "username": username, "display_name": f"测试{username}", "roles": roles,
                 "password": "Local-Secret-42x", **extra})
@@ -34,6 +37,8 @@ class Desk:
         self.clerk_a = self.login("clerk.a", "Local-Secret-42x")
         self.clerk_b = self.login("clerk.b", "Local-Secret-42x")
         self.approver = self.login("mz.approver", "Local-Secret-42x")
+        self.county = {code: self.login(f"{code.lower()}.approver", "Local-Secret-42x")
+                       for code in ("NYNCJ", "ZRZYJ", "ZJJ")}
 
     def login(self, username, password):
         r = requests.post(f"{self.base}/v1/auth/staff-login", json={"username": username, "password": password},
@@ -44,6 +49,11 @@ class Desk:
     def act(self, headers, case_no, action, body=None, key=None):
         return requests.post(f"{self.base}/v1/cases/{case_no}/{action}", json=body or {}, timeout=20,
                              headers={**headers, "Idempotency-Key": key or f"e2e-{uuid.uuid4().hex}"})
+
+
+def ok(response, status):
+    """The action succeeded and left the case in ``status``."""
+    assert (response.status_code, response.json().get("status")) == (200, status), response.text
 
 
 def file_case(stack, me, item_code="HH-MZ-001"):
@@ -110,3 +120,72 @@ def test_supplement_round_to_the_county_with_messages_and_races(stack):
         answers = list(pool.map(lambda args: desk.act(*args), (
             (desk.clerk_a, racing, "notices", {"other": ["缺少材料"]}), (desk.clerk_b, racing, "accept", {}))))
     assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+
+
+def test_the_other_case_classes_on_the_local_stack(stack):
+    """On the spot (即办), county (宅基地), joint with three departments (联办), refused (退回)
+    and an agent's case with both paper legs (代理), over real HTTP."""
+    desk = Desk(stack)
+    me = stack.villager()
+
+    # 高龄津贴 concluded at the window the day it is accepted: immediate
+    no = file_case(stack, me, "HH-MZ-006")
+    ok(desk.act(desk.clerk_a, no, "accept"), "accepted")
+    done = desk.act(desk.clerk_a, no, "conclusion", {"result": "approved", "opinion": "符合条件，当场办结"}).json()
+    assert done["case_classes"] == ["immediate"] and done["case_type"] == "1"
+
+    # 宅基地: the county's 农业农村局 decides; the legs up and back have their own times
+    no = file_case(stack, me, "HH-NY-001")
+    ok(desk.act(desk.clerk_a, no, "accept"), "accepted")
+    assert desk.act(desk.clerk_a, no, "conclusion", {"result": "approved"}).json()["code"] == "FORWARD_REQUIRED"
+    ok(desk.act(desk.clerk_a, no, "forward"), "forwarded")
+    done = desk.act(desk.county["NYNCJ"], no, "conclusion", {"result": "approved", "licence_name": "农村宅基地批准书"})
+    ok(done, "concluded_approved")
+    legs = done.json()["legs"]
+    assert [leg["kind"] for leg in legs] == ["township_to_county", "county_to_township"]
+    assert legs[0]["received_at"] and not legs[1].get("received_at")
+    ok(desk.act(desk.clerk_b, no, "legs/2/receipt"), "concluded_approved")
+
+    # a joint item: three departments in parallel, concluded only with the last approval
+    no = file_case(stack, me, "HH-ZJ-002")
+    ok(desk.act(desk.clerk_a, no, "accept"), "joint_approval")
+    for code in ("ZJJ", "NYNCJ"):
+        ok(desk.act(desk.county[code], no, "approvals", {"decision": "approve", "opinion": "同意"}), "joint_approval")
+    waiting = requests.get(f"{stack.base}/v1/cases/{no}", headers=desk.clerk_a, timeout=10).json()
+    assert [d["department"] for d in waiting["pending_departments"]] == ["ZRZYJ"]
+    done = desk.act(desk.county["ZRZYJ"], no, "approvals", {"decision": "approve", "opinion": "同意"}).json()
+    assert done["status"] == "concluded_approved" and "joint" in done["case_classes"]
+
+    # refused at the window, with reasons and legal basis: returned
+    no = file_case(stack, me)
+    done = desk.act(desk.clerk_a, no, "refusal", {"reasons": "申请人户籍不在本乡镇",
+                                                  "legal_basis": "《最低生活保障审核确认办法》第八条"}).json()
+    assert done["status"] == "refused" and "returned" in done["case_classes"] and done["outcome"]["review_rights"]
+
+    # an agent files for the villager and carries the paper both ways
+    from tests.conftest import AGENT_PERSON, VILLAGE
+    appointed = requests.post(f"{stack.base}/v1/admin/agents", headers=desk.admin, timeout=10, json={
+        "name": AGENT_PERSON["name"], "id_number": AGENT_PERSON["id_number"], "township_code": "431224100",
+        "villages": [VILLAGE]})
+    assert appointed.status_code == 200, appointed.text
+    agent = stack.login_as("openid-e2e-agent", AGENT_PERSON)
+    subject = requests.get(f"{stack.base}/v1/me", headers=agent, timeout=10).json()["subject"]
+    verified = requests.post(f"{stack.base}/v1/identity-verifications", headers=desk.clerk_a, timeout=10,
+                             json={"subject": subject, **AGENT_PERSON})
+    assert verified.status_code == 200, verified.text
+    agent = stack.login_as("openid-e2e-agent", AGENT_PERSON)  # a new login carries the role
+    consent = requests.post(f"{stack.base}/v1/consents", headers=me, timeout=10, json={
+        "agent_subject": subject, "scope": "period", "valid_until": time.strftime("%Y-12-31")})
+    assert consent.status_code == 201, consent.text
+    filed = requests.post(f"{stack.base}/v1/cases", timeout=10, headers={**agent, "Idempotency-Key": "e2e-agent-0001"},
+                          json=valid_submission(item_code="HH-MZ-006", village_code=VILLAGE))
+    assert filed.status_code == 201, filed.text
+    no = filed.json()["case_no"]
+    received = desk.act(desk.clerk_a, no, "legs", {"kind": "village_to_township", "materials": ["身份证复印件"]}).json()
+    assert received["legs"][0]["receipt_no"] == f"{no}-L1" and received["legs"][0]["received_at"]
+    ok(desk.act(desk.clerk_a, no, "accept"), "accepted")
+    ok(desk.act(desk.clerk_a, no, "conclusion", {"result": "approved"}), "concluded_approved")
+    ok(desk.act(desk.clerk_a, no, "legs", {"kind": "township_to_village", "materials": ["高龄津贴核定通知"]}),
+       "concluded_approved")
+    back = desk.act(agent, no, "legs/2/receipt").json()
+    assert back["legs"][1]["received_by"] == subject and "agency" in back["case_classes"]

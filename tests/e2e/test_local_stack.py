@@ -58,16 +58,19 @@ class Stack:
     def villager(self, openid="openid-e2e"):
         """Log in like the mini-program (a wx.login() code for the local stand-in) and bind the
         applicant's ID; returns request headers."""
+        self.headers = self.login_as(openid, valid_submission()["applicant"])
+        return self.headers
+
+    def login_as(self, openid, person):
+        """Headers of ``openid`` logged in over HTTP and bound to ``person`` (name, id_number)."""
         from chalicelib.adapters.wechat import local_code_with_secret
         secret = json.loads(self.aws("secretsmanager").get_secret_value(SecretId="bianmin/wechat")["SecretString"])
         code = local_code_with_secret(secret["secret"], openid)
         tokens = requests.post(f"{self.base}/v1/auth/wx-login", json={"code": code}, timeout=10).json()
-        person = valid_submission()["applicant"]
         bound = requests.put(f"{self.base}/v1/me/identity", json={"name": person["name"], "id_number": person["id_number"]},
                              headers={"Authorization": f"Bearer {tokens['access_token']}"}, timeout=10)
         assert bound.status_code == 200, bound.text
-        self.headers = {"Authorization": f"Bearer {bound.json()['access_token']}"}
-        return self.headers
+        return {"Authorization": f"Bearer {bound.json()['access_token']}"}
 
     def wait_for(self, case_no, key="due_date", timeout=20):
         deadline = time.monotonic() + timeout
