@@ -548,7 +548,8 @@ class Bench:
             result = self.client.lambda_.invoke("on_case_event", event)
             if (result.payload or {}).get("batchItemFailures"):
                 raise SystemExit(f"case events consumer reported failures: {result.payload}")
-        out.append(m("case events consumer, 1 event (applicant message)", events, consume))
+        out.append(m("case events consumer, 2 events (case.created, case.accept: one applicant message)", events,
+                     consume))
         return out
 
     def add_data(self, cases: int = 200, users: int = 100, consents: int = 20) -> str:
