@@ -16,7 +16,7 @@ run: $(STAMP)
 	$(PY) -m infra.local.runner
 
 test: $(STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto --dist loadfile
 
 bench: $(STAMP)
 	$(PY) bench/aws_calls.py
