@@ -37,6 +37,9 @@ from .ports import IdempotencyHit, StaleCase
 
 Clock = Callable[[], dt.datetime]
 _WINDOW = re.compile(r"^[0-9A-Za-z]{1,8}$")
+#: A number in a header, path or query parameter: ASCII digits only (``str.isdigit()`` also
+#: admits "²" and "①", which ``int()`` refuses) and short (``int()`` refuses 4,300+ digits).
+_NUMBER = re.compile(r"[0-9]{1,12}")
 _DEPARTMENT = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 
 #: action -> request schema
@@ -154,13 +157,18 @@ def _resolve_colleague(identity, username: str | None, township_code: str) -> di
     return staff
 
 
+def _number(text: str | None) -> int | None:
+    """``text`` as a non-negative int when it is 1-12 ASCII digits, else None."""
+    return int(text) if text is not None and _NUMBER.fullmatch(text) else None
+
+
 def _version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
+    value = _number(if_match.strip().strip('"').removeprefix("W/").strip('"'))
+    if value is None:
         raise ValidationFailed(details=[FieldProblem("If-Match", "FIELD_FORMAT", "If-Match 应为办件版本号")])
-    return int(value)
+    return value
 
 
 def _visible_case(principal: Principal, case_no: str, cases, identity, at: dt.datetime):
@@ -225,10 +233,11 @@ def get_notice(principal: Principal, origin: Origin, case_no: str, round_no: str
     """``GET /v1/cases/{case_no}/notices/{round}``: the one-time notice document of a round
     for anyone who may see the case (404 otherwise)."""
     _visible_case(principal, case_no, cases, identity, utcnow())
-    doc = cases.notice(case_no, int(round_no)) if round_no.isdigit() and 0 < int(round_no) < 1000 else None
+    number = _number(round_no)
+    doc = cases.notice(case_no, number) if number is not None and 0 < number < 1000 else None
     if doc is None:
         raise NotFound("未找到该一次性告知书")
-    audit.record(audit_log, principal, origin, "case.notice.read", audit.case_target(case_no), {"round": int(round_no)})
+    audit.record(audit_log, principal, origin, "case.notice.read", audit.case_target(case_no), {"round": number})
     return doc
 
 
@@ -238,10 +247,10 @@ def _page_args(params: Mapping[str, str]) -> tuple[str | None, int]:
     cursor = params.get("cursor")
     if cursor is not None and not _CURSOR.fullmatch(cursor):
         raise invalid_cursor()
-    limit = params.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+    limit = _number(params.get("limit", "20"))
+    if limit is None or not 1 <= limit <= 100:
         raise ValidationFailed(details=[FieldProblem("limit", "FIELD_RANGE", "每页条数应为 1-100")])
-    return cursor, int(limit)
+    return cursor, limit
 
 
 def _queue_row(case: dict[str, Any]) -> dict[str, Any]:
