@@ -124,10 +124,12 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
         actor = _actor(principal, action, _capacities(principal, case, consents, moment), identity)
         found, township = catalog.get_offer(case["item_code"], case["township_code"])
         item = found[0] if found else None
-        colleague = (_resolve_colleague(identity, body["to"], case["township_code"])
-                     if action == rules.HANDOVER else None)
+        colleague = responsible_active = None
+        if action == rules.HANDOVER:
+            colleague = _resolve_colleague(identity, body["to"], case["township_code"])
+            responsible_active = _responsible_active(identity, case)
         change = rules.decide(case, action, body, actor, moment, item=item, township=township, calendar=calendar,
-                              handover_to=colleague)
+                              handover_to=colleague, responsible_active=responsible_active)
         event = _event(case, change, moment)
         trail = audit.entry(principal, origin, f"case.{action}", audit.case_target(case_no),
                             {"status": change.status, "from": case["status"]}, moment)
@@ -160,6 +162,17 @@ def _resolve_colleague(identity, username: str | None, township_code: str) -> di
 def _number(text: str | None) -> int | None:
     """``text`` as a non-negative int when it is 1-12 ASCII digits, else None."""
     return int(text) if text is not None and _NUMBER.fullmatch(text) else None
+
+
+def _responsible_active(identity, case: Mapping[str, Any]) -> bool:
+    """True while the case's responsible clerk (首问责任人) is an active window clerk of the
+    case's township (or nobody is responsible yet); False once that account was disabled or
+    left the township, so that a colleague can take the case over."""
+    responsible = case.get("responsible") or ""
+    if not responsible:
+        return True
+    username = responsible.removeprefix("staff_")
+    return responsible.startswith("staff_") and _resolve_colleague(identity, username, case["township_code"]) is not None
 
 
 def _version(if_match: str | None) -> int | None:

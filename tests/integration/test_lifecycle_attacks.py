@@ -63,3 +63,26 @@ def test_odd_digits_in_if_match_round_and_limit_are_refused_not_a_500(world, val
     assert r.status_code == 400 and r.json_body["details"][0]["field"] == "limit", r.body
     r = world.client.http.get(f"/v1/workbench/approvals?limit={value}", headers=world.county["MZJ"])
     assert r.status_code == 400 and r.json_body["details"][0]["field"] == "limit", r.body
+
+
+# --- first-inquiry responsibility: the responsible clerk left ------------------------------------
+
+def test_the_responsibility_of_a_clerk_whose_account_was_disabled_can_be_handed_over(world):
+    """Only the responsible clerk hands a case over; when that clerk left (account disabled),
+    nobody could ever hand it over again and the case stayed "responsible: a person who is
+    gone". A colleague of the township now may, to an active colleague; while the
+    responsible clerk is active, others still may not."""
+    leaver = world.auth.staff("clerk.leaver", ["window_clerk"], ["431224100"], display_name="离职人员")
+    case_no = world.file(DEVOLVED)
+    assert ok(post(world, leaver, case_no, "accept"), "accepted")["responsible_name"] == "离职人员"
+    r = post(world, world.clerk, case_no, "handover", {"to": "clerk.li", "reason": "轮岗"})
+    assert r.status_code == 403 and r.json_body["code"] == "NOT_RESPONSIBLE", r.body
+    assert world.auth.post("/v1/admin/accounts/clerk.leaver/disable", {}, world.auth.admin()).status_code == 200
+    view = ok(post(world, world.clerk, case_no, "handover", {"to": "clerk.li", "reason": "原首问责任人已离岗"}))
+    assert view["responsible_name"] == "测试人员" and view["history"][-1]["data"] == {
+        "from": "staff_clerk.leaver", "to": "staff_clerk.li"}, view["history"][-1]
+    case = container.cases().get_case(case_no)
+    assert case["responsible"] == "staff_clerk.li"
+    # clerk.li is responsible (and active) now: clerk.wang may not take it from them
+    r = post(world, world.clerk, case_no, "handover", {"to": "clerk.wang", "reason": "再移交"})
+    assert r.status_code == 403 and r.json_body["code"] == "NOT_RESPONSIBLE", r.body
