@@ -30,6 +30,7 @@ from ..domain.cases import utc_iso
 from ..domain.catalog import content_hash
 from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed,
                              invalid_cursor)
+from ..domain.people import mask_deep
 from . import audit
 from .events import case_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
@@ -232,7 +233,7 @@ def my_messages(principal: Principal, origin: Origin, *, cases, audit_log, curso
         rows, next_cursor = cases.messages(principal.id_key, limit, cursor)
     except ValueError as exc:
         raise invalid_cursor() from exc
-    shown = [{k: r.get(k) for k in ("case_no", "event_type", "text", "created_at")} for r in rows
+    shown = [{k: mask_deep(r.get(k)) for k in ("case_no", "event_type", "text", "created_at")} for r in rows
              if principal.id_verified or r.get("filed_by") == principal.subject]
     audit.record(audit_log, principal, origin, "message.list", audit.subject_target(principal.subject),
                  {"count": len(shown)})
@@ -251,7 +252,7 @@ def get_notice(principal: Principal, origin: Origin, case_no: str, round_no: str
     if doc is None:
         raise NotFound("未找到该一次性告知书")
     audit.record(audit_log, principal, origin, "case.notice.read", audit.case_target(case_no), {"round": number})
-    return doc
+    return mask_deep(doc)  # the clerk's details and other problems are free text
 
 
 # --- queues ------------------------------------------------------------------------------------

@@ -86,3 +86,42 @@ def test_the_responsibility_of_a_clerk_whose_account_was_disabled_can_be_handed_
     # clerk.li is responsible (and active) now: clerk.wang may not take it from them
     r = post(world, world.clerk, case_no, "handover", {"to": "clerk.wang", "reason": "再移交"})
     assert r.status_code == 403 and r.json_body["code"] == "NOT_RESPONSIBLE", r.body
+
+
+# --- personal data typed into free text ---------------------------------------------------------
+
+def _clear(text):
+    """The resident ID and mobile number of the test, plain or as people type them."""
+    return [n for n in (ID_NUMBER, PHONE, "138 1234 5678", "431224 19500101 1234") if n in text]
+
+
+def test_id_numbers_and_phones_typed_into_lifecycle_text_are_masked_wherever_they_are_shown(world):
+    """The intake note is masked in every view (PIPL minimum exposure), but the lifecycle's free
+    text was "shown as stored": a villager's supplement note or withdrawal reason, a clerk's
+    notice details, a special procedure's name (which also goes into the applicant's message)
+    showed a resident ID or a phone number in clear to every clerk, the county department,
+    the agent, in the queue, the notice document, the events and the messages."""
+    villager, clerk = world.villager, world.clerk
+    case_no = world.file(DEVOLVED)
+    ok(post(world, clerk, case_no, "notices", {
+        "materials": [{"name": "居民户口簿", "problem": "defective", "detail": f"户主身份证号{ID_NUMBER}与户口簿不一致"}],
+        "other": ["请致电 138 1234 5678 预约"]}), "supplement_required")
+    ok(post(world, villager, case_no, "supplements",
+            {"note": f"我的电话{PHONE}，身份证 431224 19500101 1234", "materials": [f"身份证{ID_NUMBER}复印件"]}),
+       "submitted")
+    ok(post(world, clerk, case_no, "accept", {"opinion": f"经核对，申请人身份证{ID_NUMBER}"}), "accepted")
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    ok(post(world, clerk, case_no, "special-procedure",
+            {"kind": "investigation", "name": f"入户调查（联系电话{PHONE}）", "reason": f"核实{ID_NUMBER}家庭情况"}),
+       "special_procedure")
+    events = world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    assert events and not _clear(json.dumps([json.loads(e["Body"]) for e in events], ensure_ascii=False)), events
+    withdrawn = post(world, villager, case_no, "withdrawal", {"reason": f"已另行办理，有事打{PHONE}"})
+    assert withdrawn.status_code == 200 and not _clear(withdrawn.body.decode()), withdrawn.body.decode()
+    for headers in (clerk, world.clerk_li, villager):
+        seen = world.client.http.get(f"/v1/cases/{case_no}", headers=headers)
+        assert seen.status_code == 200 and not _clear(seen.body.decode()), seen.body.decode()
+    notice = world.client.http.get(f"/v1/cases/{case_no}/notices/1", headers=villager)
+    assert notice.status_code == 200 and not _clear(notice.body.decode()), notice.body.decode()
+    queue = world.client.http.get("/v1/workbench/queue?status=withdrawn&limit=100", headers=clerk)
+    assert case_no in queue.body.decode() and not _clear(queue.body.decode())
