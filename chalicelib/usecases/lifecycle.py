@@ -70,7 +70,8 @@ def _capacities(principal: Principal, case: dict[str, Any], consents, at: dt.dat
     if principal.has(VILLAGER) and principal.id_key and principal.id_key == facts.applicant_key and (
             principal.id_verified or facts.filed_by == principal.subject):
         held.append(VILLAGER)
-    if agent_may_act(principal, case["case_no"], facts.applicant_key, facts.village_code, consents, at):
+    if agent_may_act(principal, case["case_no"], facts.applicant_key, facts.village_code, consents, at,
+                     facts.filed_by):
         held.append(VILLAGE_AGENT)
     return held
 

@@ -125,3 +125,48 @@ def test_id_numbers_and_phones_typed_into_lifecycle_text_are_masked_wherever_the
     assert notice.status_code == 200 and not _clear(notice.body.decode()), notice.body.decode()
     queue = world.client.http.get("/v1/workbench/queue?status=withdrawn&limit=100", headers=clerk)
     assert case_no in queue.body.decode() and not _clear(queue.body.decode())
+
+
+# --- a consent given from a declared (unverified) binding ----------------------------------------
+
+def test_a_consent_from_a_declared_binding_does_not_open_cases_somebody_else_filed(world):
+    """Knowing a person's ID number must not open that person's cases (docs/access.md): a
+    declared binding sees only the cases that account filed. But a declared binding could
+    consent to an agent, and the agent then saw and could withdraw every case filed for that
+    person by others: the window, a station, another agent. So a village agent who knows a
+    phone-less villager's ID (agents do) binds it on a second WeChat account, consents to
+    themself, and takes over the cases the window filed for that villager.
+
+    Now a consent opens a case somebody else filed only while the account that gave it holds
+    a verified binding to the applicant; cases the agent or the consenting account filed stay
+    open under it (the usual path: a villager consents on the phone, the agent files)."""
+    auth, clerk = world.auth, world.clerk
+    agent = auth.agent("openid-attack-agent", AGENT_PERSON)
+    filed = world.client.http.post("/v1/cases", headers={**clerk, "Idempotency-Key": new_key()}, body=json.dumps(
+        valid_submission(item_code=ENTRUSTED, applicant=dict(OTHER_PERSON), village_code=VILLAGE), ensure_ascii=False))
+    assert filed.status_code == 201, filed.body
+    window_case = filed.json_body["case_no"]
+    impostor = auth.villager("openid-impostor", OTHER_PERSON)  # the victim's ID, typed on another phone
+    auth.consent(impostor, agent)
+    by_agent = world.client.http.post("/v1/cases", headers={**agent, "Idempotency-Key": new_key()}, body=json.dumps(
+        valid_submission(item_code=DEVOLVED, applicant=dict(OTHER_PERSON), village_code=VILLAGE), ensure_ascii=False))
+    assert by_agent.status_code == 201, by_agent.body  # filing under the consent: as before
+    agent_case = by_agent.json_body["case_no"]
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    before = _tables()
+    seen = world.client.http.get(f"/v1/cases/{window_case}", headers=agent)
+    assert seen.status_code == 404, seen.body
+    r = post(world, agent, window_case, "withdrawal", {"reason": "不需要了"})
+    assert r.status_code == 404, r.body
+    assert _tables()[0] == before[0] and world.queues.receive(settings.CASE_EVENTS_QUEUE) == []
+    assert world.client.http.get(f"/v1/cases/{agent_case}", headers=agent).status_code == 200
+    # the villager comes to the window: the binding is verified (and moves to them), and their own
+    # consent opens the window's case to the agent; the impostor's consent no longer opens anything
+    # the impostor did not file
+    auth.verify(auth.wx_login("openid-victim")["subject"], OTHER_PERSON)  # the ID card shown at the window
+    victim = {"Authorization": f"Bearer {auth.wx_login('openid-victim')['access_token']}",
+              "Content-Type": "application/json"}
+    assert world.client.http.get(f"/v1/cases/{window_case}", headers=agent).status_code == 404
+    auth.consent(victim, agent)
+    assert world.client.http.get(f"/v1/cases/{window_case}", headers=agent).status_code == 200
+    ok(post(world, agent, window_case, "withdrawal", {"reason": "村民本人同意撤回"}), "withdrawn")
