@@ -76,18 +76,34 @@ def _capacities(principal: Principal, case: dict[str, Any], consents, at: dt.dat
     return held
 
 
-def _actor(principal: Principal, action: str, held: list[str], identity) -> rules.Actor:
+def _actors(principal: Principal, action: str, held: list[str], identity) -> list[rules.Actor]:
+    """The caller as an actor in each capacity they hold that may take ``action`` (a person
+    may hold two: a window clerk who is also a county department's approver)."""
     allowed = [c for c in held if c in rules.CAPACITIES[action]]
     if not allowed:
         raise rules.NotYourAction()
-    capacity = allowed[0]
     name = ""
-    if capacity in (WINDOW_CLERK, COUNTY_APPROVER) and principal.subject.startswith("staff_"):
+    if {WINDOW_CLERK, COUNTY_APPROVER} & set(allowed) and principal.subject.startswith("staff_"):
         staff = identity.get_staff(principal.subject[len("staff_"):])
         if not staff or staff.get("disabled"):
             raise Forbidden("该工作人员账号已停用", code="ACCOUNT_DISABLED")
         name = staff.get("display_name") or ""
-    return rules.Actor(subject=principal.subject, capacity=capacity, name=name, department=principal.department)
+    return [rules.Actor(subject=principal.subject, capacity=c, name=name, department=principal.department)
+            for c in allowed]
+
+
+def _decide(case, action, body, actors: list[rules.Actor], moment, **kwargs) -> rules.Change:
+    """``rules.decide`` in the first capacity whose rules allow the action (a clerk who is also
+    the deciding department's approver concludes a forwarded case as the approver); when none
+    does, the refusal of the first."""
+    first: Exception | None = None
+    for actor in actors:
+        try:
+            return rules.decide(case, action, body, actor, moment, **kwargs)
+        except (rules.NotYourAction, rules.InvalidTransition) as refused:
+            first = first or refused
+    assert first is not None
+    raise first
 
 
 def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
@@ -123,15 +139,15 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
                            version=int(case["version"]))
         consents = identity.consents_of(case["applicant_key"]) if principal.has(VILLAGE_AGENT) and case.get(
             "applicant_key") else ()
-        actor = _actor(principal, action, _capacities(principal, case, consents, moment), identity)
+        actors = _actors(principal, action, _capacities(principal, case, consents, moment), identity)
         found, township = catalog.get_offer(case["item_code"], case["township_code"])
         item = found[0] if found else None
         colleague = responsible_active = None
         if action == rules.HANDOVER:
             colleague = _resolve_colleague(identity, body["to"], case["township_code"])
             responsible_active = _responsible_active(identity, case)
-        change = rules.decide(case, action, body, actor, moment, item=item, township=township, calendar=calendar,
-                              handover_to=colleague, responsible_active=responsible_active)
+        change = _decide(case, action, body, actors, moment, item=item, township=township, calendar=calendar,
+                         handover_to=colleague, responsible_active=responsible_active)
         event = _event(case, change, moment)
         trail = audit.entry(principal, origin, f"case.{action}", audit.case_target(case_no),
                             {"status": change.status, "from": case["status"]}, moment)

@@ -170,3 +170,22 @@ def test_a_consent_from_a_declared_binding_does_not_open_cases_somebody_else_fil
     auth.consent(victim, agent)
     assert world.client.http.get(f"/v1/cases/{window_case}", headers=agent).status_code == 200
     ok(post(world, agent, window_case, "withdrawal", {"reason": "村民本人同意撤回"}), "withdrawn")
+
+
+# --- a person with two staff roles -----------------------------------------------------------
+
+def test_a_township_clerk_who_is_also_the_deciding_departments_approver_acts_as_the_approver(world):
+    """An account may hold window_clerk and county_approver (the account schema allows it).
+    On a case forwarded to their department the first capacity held, clerk, was always the one
+    used, so they got WITH_COUNTY for the conclusion and 403 for the county's receipt, which as
+    the department's approver they may give. The capacity that the rules allow is used now."""
+    dual = world.auth.staff("dual.mzj", ["window_clerk", "county_approver"], ["431224100"], department="MZJ")
+    case_no = world.drive("forwarded")
+    leg = ok(post(world, dual, case_no, "legs/1/receipt"))["legs"][0]
+    assert (leg["kind"], leg["received_by"]) == ("township_to_county", "staff_dual.mzj")
+    view = ok(post(world, dual, case_no, "conclusion", {"result": "approved"}), "concluded_approved")
+    assert view["outcome"]["level"] == "county" and view["history"][-1]["role"] == "county_approver"
+    # on a township item the same account concludes as the clerk
+    township_case = world.drive("accepted")
+    r = post(world, dual, township_case, "conclusion", {"result": "approved"})
+    assert r.status_code == 409 and r.json_body["code"] == "FORWARD_REQUIRED", r.body  # entrusted: forward first
