@@ -363,7 +363,8 @@ def put_window(principal: Principal, origin: Origin, township_code: str, window:
                identity, audit_log, now: Clock = utcnow) -> dict[str, Any]:
     """``PUT /v1/admin/townships/{code}/windows/{window}`` (administrator): create or replace a
     window with its A and B posts (user names of window clerks of that township) and the items
-    or categories it serves. New cases are routed by it; cases already filed keep their window."""
+    or categories it serves. New cases are routed by it; cases already filed keep their window.
+    An A post marked absent stays absent while the window keeps the same A post."""
     principal.require(ADMINISTRATOR)
     schemas.validate("window", body)
     problems = []
@@ -384,7 +385,10 @@ def put_window(principal: Principal, origin: Origin, township_code: str, window:
     if problems:
         raise ValidationFailed(details=problems)
     moment = now()
-    record = {"window": window, "name": body["name"], **posts, "a_absent": False,
+    current = next((w for w in cases.windows(township_code) if w["window"] == window), None)
+    # an edit (one more item) does not bring back an A post who is away; a new A post starts present
+    absent = bool(current and current.get("a_absent") and current.get("a_post") == posts["a_post"])
+    record = {"window": window, "name": body["name"], **posts, "a_absent": absent,
               "items": body.get("items") or None, "categories": body.get("categories") or None,
               "default": bool(body.get("default")), "updated_at": utc_iso(moment), "updated_by": principal.subject}
     trail = audit.entry(principal, origin, "window.put", audit.township_target(township_code),

@@ -189,3 +189,51 @@ def test_a_township_clerk_who_is_also_the_deciding_departments_approver_acts_as_
     township_case = world.drive("accepted")
     r = post(world, dual, township_case, "conclusion", {"result": "approved"})
     assert r.status_code == 409 and r.json_body["code"] == "FORWARD_REQUIRED", r.body  # entrusted: forward first
+
+
+# --- a body with a field twice ---------------------------------------------------------------
+
+def test_a_body_naming_a_field_twice_is_refused_not_read_as_its_last_value(world):
+    """``{"result": "rejected", ..., "result": "approved"}`` was read as approved (Python keeps
+    the last value; other readers of the same bytes, a proxy's log or a client library, may keep
+    the first): a decision must not depend on which reader one asks. 400, nothing written."""
+    case_no = world.drive("forwarded")
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    before = _tables()
+    raw = ('{"result": "rejected", "reasons": "不符合条件", "legal_basis": "某条例第五条", '
+           '"result": "approved"}')
+    r = world.client.http.post(f"/v1/cases/{case_no}/conclusion", body=raw.encode(),
+                               headers={**world.county["MZJ"], "Idempotency-Key": new_key()})
+    assert r.status_code == 400 and r.json_body["details"][0]["code"] == "BODY_DUPLICATE_KEY", r.body
+    assert _tables() == before and world.queues.receive(settings.CASE_EVENTS_QUEUE) == []
+
+
+# --- windows: an administrator edits a window while its A post is away ---------------------------
+
+def test_editing_a_window_keeps_its_a_post_absent_so_the_b_post_keeps_the_queue(world):
+    """``PUT`` of a window (say, one more item) reset ``a_absent``: the queue went back to the
+    A post who is away, the B post lost it (403 WINDOW_NOT_YOURS), the window was unattended.
+    The absence stands while the A post stays the same person; a new A post starts present."""
+    auth, admin = world.auth, world.auth.admin()
+    a_post = auth.staff("clerk.wa", ["window_clerk"], ["431224100"])
+    b_post = auth.staff("clerk.wb", ["window_clerk"], ["431224100"])
+    auth.staff("clerk.wc", ["window_clerk"], ["431224100"])
+    url = "/v1/admin/townships/431224100/windows/7"
+
+    def put(body):
+        r = world.client.http.put(url, headers=admin, body=json.dumps(body, ensure_ascii=False))
+        assert r.status_code == 200, r.body
+        return r.json_body
+
+    window = {"name": "测试窗口", "a_post": "clerk.wa", "b_post": "clerk.wb", "items": ["XX-NONE-001"]}
+    put(window)
+    away = world.client.http.put("/v1/townships/431224100/windows/7/absence", headers=b_post,
+                                 body=json.dumps({"a_absent": True}))
+    assert away.status_code == 200 and away.json_body["on_duty"] == "staff_clerk.wb", away.body
+    assert world.client.http.get("/v1/workbench/queue?window=7", headers=b_post).status_code == 200
+    edited = put({**window, "items": ["XX-NONE-001", "XX-NONE-002"]})
+    assert edited["a_absent"] is True and edited["on_duty"] == "staff_clerk.wb", edited
+    assert world.client.http.get("/v1/workbench/queue?window=7", headers=b_post).status_code == 200
+    assert world.client.http.get("/v1/workbench/queue?window=7", headers=a_post).status_code == 403
+    replaced = put({**window, "a_post": "clerk.wc"})
+    assert replaced["a_absent"] is False and replaced["on_duty"] == "staff_clerk.wc", replaced
