@@ -237,3 +237,101 @@ def test_editing_a_window_keeps_its_a_post_absent_so_the_b_post_keeps_the_queue(
     assert world.client.http.get("/v1/workbench/queue?window=7", headers=a_post).status_code == 403
     replaced = put({**window, "a_post": "clerk.wc"})
     assert replaced["a_absent"] is False and replaced["on_duty"] == "staff_clerk.wc", replaced
+
+
+# --- concurrency: the same key from two devices, a withdrawal against the county's conclusion -----
+
+def _race(world, case_no, contenders, first=None):
+    """``contenders``: ``{name: (headers, action, body, key)}`` run at once (both read the same
+    version; transactions one at a time, see ``test_lifecycle_races.RacingCases``)."""
+    import threading
+
+    from chalicelib.domain.access import Origin
+    from chalicelib.usecases import lifecycle
+    from tests.integration.test_lifecycle_races import RacingCases
+    cases = RacingCases(len(contenders), first)
+    adapters = dict(catalog=container.catalog(), identity=container.identity(), calendar=container.calendar(),
+                    audit_log=container.audit_log(), events=container.case_event_publisher())
+    results = {}
+
+    def run(name, headers, action, body, key):
+        principal = container.tokens().verify(headers["Authorization"].split(" ", 1)[1])
+        try:
+            results[name] = lifecycle.act(action, case_no, body, principal=principal, idempotency_key=key,
+                                          origin=Origin(channel="api"), cases=cases, **adapters)
+        except Exception as exc:  # noqa: BLE001 - the outcome under test
+            results[name] = exc
+
+    threads = [threading.Thread(target=run, name=name, args=(name, *spec), daemon=True)
+               for name, spec in contenders.items()]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert not any(t.is_alive() for t in threads)
+    return results, cases
+
+
+def _pending_steps(case_no):
+    from chalicelib.adapters.models import CaseStepModel
+    return [s.department for s in CaseStepModel.query(f"CASE#{case_no}", CaseStepModel.sk.startswith("STEP#"))
+            if s.pending_department]
+
+
+def test_the_same_idempotency_key_from_two_devices_at_once_acts_once(world):
+    """A villager's phone and tablet send the same withdrawal (same key, same body) at once:
+    both answer the withdrawn case, one write, one event. With another body the second is 422."""
+    from chalicelib.domain.errors import IdempotencyKeyReused
+    case_no = world.drive("submitted")
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    body = {"reason": "不再需要"}
+    results, cases = _race(world, case_no, {"phone": (world.villager, "withdraw", body, "twin-device-0001"),
+                                            "tablet": (world.villager, "withdraw", body, "twin-device-0001")})
+    assert all(isinstance(r, dict) and r["status"] == "withdrawn" for r in results.values()), results
+    assert len(cases.commits) == 1 and results["phone"]["version"] == results["tablet"]["version"]
+    assert [json.loads(m["Body"])["event_type"] for m in world.queues.take_all(settings.CASE_EVENTS_QUEUE)] == [
+        "case.withdraw"]
+    case_no = world.drive("submitted")
+    results, cases = _race(world, case_no, {"phone": (world.villager, "withdraw", body, "twin-device-0002"),
+                                            "tablet": (world.villager, "withdraw", {"reason": "另一个原因"},
+                                                       "twin-device-0002")}, first="phone")
+    assert results["phone"]["status"] == "withdrawn" and isinstance(results["tablet"], IdempotencyKeyReused), results
+
+
+@pytest.mark.parametrize("first", ["withdraw", "conclude"])
+def test_a_withdrawal_against_the_countys_conclusion_leaves_one_outcome_and_no_pending_step(world, first):
+    from chalicelib.domain.lifecycle import InvalidTransition
+    case_no = world.drive("forwarded")
+    assert _pending_steps(case_no) == ["MZJ"]
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    results, cases = _race(world, case_no, {
+        "withdraw": (world.villager, "withdraw", {"reason": "不再需要"}, new_key()),
+        "conclude": (world.county["MZJ"], "conclude", {"result": "approved"}, new_key())}, first=first)
+    loser = "conclude" if first == "withdraw" else "withdraw"
+    assert isinstance(results[first], dict) and isinstance(results[loser], InvalidTransition), results
+    case, history = container.cases().get(case_no)
+    assert case["status"] == {"withdraw": "withdrawn", "conclude": "concluded_approved"}[first]
+    assert _pending_steps(case_no) == []
+    assert [h["step_name"] for h in history if h["step_name"] in ("撤回申请", "县级部门审批办结")] == [
+        {"withdraw": "撤回申请", "conclude": "县级部门审批办结"}[first]]
+    assert len(world.queues.take_all(settings.CASE_EVENTS_QUEUE)) == 1
+
+
+@pytest.mark.parametrize("first", ["NYNCJ", "ZJJ"])
+def test_an_approval_and_a_rejection_at_once_conclude_rejected_once(world, first):
+    from chalicelib.domain.lifecycle import InvalidTransition
+    case_no = world.drive("joint_approval")
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    reject = {"decision": "reject", "opinion": "不同意", "reasons": "选址不符合规划", "legal_basis": "城乡规划法第四十一条"}
+    results, _cases = _race(world, case_no, {
+        "NYNCJ": (world.county["NYNCJ"], "decide_joint_step", {"decision": "approve", "opinion": "同意"}, new_key()),
+        "ZJJ": (world.county["ZJJ"], "decide_joint_step", reject, new_key())}, first=first)
+    case, history = container.cases().get(case_no)
+    assert case["status"] == "concluded_rejected" and _pending_steps(case_no) == []
+    if first == "ZJJ":  # the approval came too late: 409, the department's step stays cancelled
+        assert isinstance(results["NYNCJ"], InvalidTransition), results
+        assert case["approvals"]["NYNCJ"]["state"] == "cancelled"
+    else:
+        assert case["approvals"]["NYNCJ"]["state"] == "approved"
+    assert case["approvals"]["ZRZYJ"]["state"] == "cancelled"
+    assert [h["step_name"] for h in history].count("并联审批办结") == 1
