@@ -31,10 +31,11 @@ from ..domain.catalog import content_hash
 from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed,
                              invalid_cursor)
 from ..domain.people import mask_deep
+from ..logs import logger
 from . import audit
 from .events import case_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
-from .ports import IdempotencyHit, StaleCase
+from .ports import IdempotencyHit, StaleCase, WriteRefused
 
 Clock = Callable[[], dt.datetime]
 _WINDOW = re.compile(r"^[0-9A-Za-z]{1,8}$")
@@ -162,6 +163,11 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
                 raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=current["status"],
                                version=int(current["version"])) from None
             continue  # somebody else wrote first: decide again on what they left
+        except WriteRefused:
+            logger.exception("case change refused by storage", extra={"case_no": case_no, "action": action})
+            raise Conflict("办件记录已达存储上限，无法再保存此项操作，请联系系统管理员", code="CASE_WRITE_REFUSED",
+                           status=case["status"], status_label=rules.STATUS_LABELS.get(case["status"], case["status"]),
+                           version=int(case["version"])) from None
         publish_event(events, cases, event, moment)
         fresh = cases.get(case_no)
         return _view(fresh, principal, consents, moment, calendar)

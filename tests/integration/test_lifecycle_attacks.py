@@ -335,3 +335,42 @@ def test_an_approval_and_a_rejection_at_once_conclude_rejected_once(world, first
         assert case["approvals"]["NYNCJ"]["state"] == "approved"
     assert case["approvals"]["ZRZYJ"]["state"] == "cancelled"
     assert [h["step_name"] for h in history].count("并联审批办结") == 1
+
+
+# --- a case record that storage refuses ---------------------------------------------------------
+
+def test_a_change_storage_refuses_is_answered_at_once_not_retried_as_busy(world):
+    """Every failed transaction was taken for "somebody else wrote first": decided again five
+    times, then 409 BUSY ("being updated often, try later"). A write DynamoDB refuses outright
+    (here: the case item would pass its 400 KB limit after twenty special procedures with the
+    longest texts) fails the same way every time; it is answered at once with its own code,
+    after one attempt, and nothing is written."""
+    from chalicelib.adapters.case_repo import DynamoCaseRepository
+    case_no = world.drive("in_handling")
+    start = {"kind": "other", "name": "名" * 200, "reason": "因" * 1000}
+    for _ in range(40):
+        started = post(world, world.clerk, case_no, "special-procedure", start)
+        assert started.status_code == 200, started.body
+        ended = post(world, world.clerk, case_no, "special-procedure/end", {"result": "果" * 2000})
+        if ended.status_code != 200:
+            break
+    else:
+        pytest.fail("the case record never reached the storage limit")
+    assert ended.status_code == 409 and ended.json_body["code"] == "CASE_WRITE_REFUSED", ended.body
+    assert ended.json_body["status"] == "special_procedure"
+    attempts = []
+    original = DynamoCaseRepository.apply
+
+    def counting(self, *args, **kwargs):
+        attempts.append(1)
+        return original(self, *args, **kwargs)
+
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    before = _tables()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(DynamoCaseRepository, "apply", counting)
+        again = post(world, world.clerk, case_no, "special-procedure/end", {"result": "果" * 2000})
+    assert again.status_code == 409 and again.json_body["code"] == "CASE_WRITE_REFUSED", again.body
+    assert len(attempts) == 1
+    assert _tables() == before and world.queues.receive(settings.CASE_EVENTS_QUEUE) == []
+    ok(post(world, world.clerk, case_no, "special-procedure/end", {"result": "结束"}), "in_handling")
