@@ -131,7 +131,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
     request_hash = content_hash({"action": action, "case_no": case_no, "body": body})
     stored = cases.idempotency_record(scope_key)
     if stored:
-        return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log)
+        return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log, calendar)
     for attempt in range(5):
         moment = now()
         case, _history = _visible_case(principal, case_no, cases, identity, moment)
@@ -156,7 +156,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             cases.apply(case, change, idempotency=(scope_key, request_hash), audit=trail, event=event, at=moment)
         except IdempotencyHit as hit:
             return _replay((hit.case_no, hit.request_hash), request_hash, case_no, principal, origin, cases,
-                           identity, audit_log)
+                           identity, audit_log, calendar)
         except StaleCase:
             if expected is not None:  # the caller pinned a version: answer with the state the case moved to
                 current = cases.get_case(case_no) or case
@@ -223,7 +223,7 @@ def _view(found, principal: Principal, consents, at: dt.datetime, calendar=None)
 
 
 def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal: Principal, origin: Origin, cases,
-            identity, audit_log) -> dict[str, Any]:
+            identity, audit_log, calendar=None) -> dict[str, Any]:
     stored_case, stored_hash = stored
     if stored_hash != request_hash or stored_case != case_no:
         raise IdempotencyKeyReused("该幂等键已用于另一项操作，请更换幂等键")
@@ -232,7 +232,7 @@ def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal:
     audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no), {"replay": True})
     consents = identity.consents_of(found[0]["applicant_key"]) if principal.has(VILLAGE_AGENT) and found[0].get(
         "applicant_key") else ()
-    return _view(found, principal, consents, moment)
+    return _view(found, principal, consents, moment, calendar)  # as the first answer: pending departments too
 
 
 # --- events ------------------------------------------------------------------------------------

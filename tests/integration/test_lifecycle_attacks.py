@@ -374,3 +374,43 @@ def test_a_change_storage_refuses_is_answered_at_once_not_retried_as_busy(world)
     assert len(attempts) == 1
     assert _tables() == before and world.queues.receive(settings.CASE_EVENTS_QUEUE) == []
     ok(post(world, world.clerk, case_no, "special-procedure/end", {"result": "结束"}), "in_handling")
+
+
+# --- paging with somebody else's cursor ------------------------------------------------------------
+
+def _cursor(**key):
+    from chalicelib.adapters.case_repo import _encode_cursor
+    return _encode_cursor({name: {"S": value} for name, value in key.items()})
+
+
+def test_a_cursor_made_for_another_queue_department_or_inbox_is_refused(world):
+    """A cursor is bound to the partition it was made for: another township's or another
+    window's queue, another department's steps, another villager's inbox are 400, never a page
+    of someone else's data."""
+    case = {"pk": "CASE#20261130000000000-431224101-AAAA", "sk": "CASE"}
+    for queue in ("431224101#-", "431224100#7"):
+        r = world.client.http.get(f"/v1/workbench/queue?window=-&cursor={_cursor(**case, queue=queue, queue_sort='submitted#x')}",
+                                  headers=world.clerk)
+        assert r.status_code == 400 and r.json_body["details"][0]["field"] == "cursor", (queue, r.body)
+    step = {"pk": "CASE#20261130000000000-431224100-AAAA", "sk": "STEP#joint#NYNCJ", "started_at": "2026-01-01"}
+    r = world.client.http.get(f"/v1/workbench/approvals?cursor={_cursor(**step, pending_department='NYNCJ')}",
+                              headers=world.county["MZJ"])
+    assert r.status_code == 400 and r.json_body["details"][0]["field"] == "cursor", r.body
+    r = world.client.http.get(f"/v1/me/messages?cursor={_cursor(pk='INBOX#someone-else', sk='2026#x')}",
+                              headers=world.villager)
+    assert r.status_code == 400 and r.json_body["details"][0]["field"] == "cursor", r.body
+
+
+# --- a retry after a lost answer -------------------------------------------------------------------
+
+def test_a_retried_action_answers_the_same_view_as_the_first_answer(world):
+    """The replay of an Idempotency-Key answered the case without its calendar, so a joint
+    case retried after a lost answer came back without ``pending_departments``."""
+    case_no = world.file("HH-ZJ-002")
+    headers = {**world.clerk, "Idempotency-Key": "lost-answer-0001"}
+    first = world.client.http.post(f"/v1/cases/{case_no}/accept", headers=headers, body="{}")
+    again = world.client.http.post(f"/v1/cases/{case_no}/accept", headers=headers, body="{}")
+    assert first.status_code == again.status_code == 200, again.body
+    assert first.json_body["pending_departments"], first.body
+    assert set(again.json_body) == set(first.json_body), set(first.json_body) ^ set(again.json_body)
+    assert again.json_body["pending_departments"] == first.json_body["pending_departments"]
