@@ -414,3 +414,25 @@ def test_a_retried_action_answers_the_same_view_as_the_first_answer(world):
     assert first.json_body["pending_departments"], first.body
     assert set(again.json_body) == set(first.json_body), set(first.json_body) ^ set(again.json_body)
     assert again.json_body["pending_departments"] == first.json_body["pending_departments"]
+
+
+# --- colleagues who are not colleagues -------------------------------------------------------------
+
+def test_handover_and_window_posts_refuse_disabled_accounts_approvers_and_other_townships(world):
+    """A case handed over, or a window post given, to a disabled account, a county approver, a
+    supervisor or a clerk of another township: 400 UNKNOWN_COLLEAGUE, nothing written (these held)."""
+    auth = world.auth
+    auth.staff("clerk.gone", ["window_clerk"], ["431224100"])
+    assert auth.post("/v1/admin/accounts/clerk.gone/disable", {}, auth.admin()).status_code == 200
+    auth.staff("clerk.elsewhere", ["window_clerk"], ["431224101"])
+    auth.staff("super.visor", ["supervisor"], ["431224100"])
+    case_no = world.drive("submitted")
+    world.queues.take_all(settings.CASE_EVENTS_QUEUE)
+    before = _tables()
+    for name in ("clerk.gone", "mzj.approver", "clerk.elsewhere", "super.visor", "admin.test", "nobody.here"):
+        r = post(world, world.clerk, case_no, "handover", {"to": name, "reason": "移交"})
+        assert r.status_code == 400 and r.json_body["details"][0]["code"] == "UNKNOWN_COLLEAGUE", (name, r.body)
+        w = world.client.http.put("/v1/admin/townships/431224100/windows/8", headers=auth.admin(),
+                                  body=json.dumps({"name": "测试窗口", "a_post": name, "b_post": "clerk.li"}))
+        assert w.status_code == 400 and w.json_body["details"][0]["code"] == "UNKNOWN_COLLEAGUE", (name, w.body)
+    assert _tables() == before and world.queues.receive(settings.CASE_EVENTS_QUEUE) == []
