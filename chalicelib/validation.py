@@ -96,11 +96,27 @@ def _finite_float(text: str) -> float:
     return value
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object whose every key appears once: ``{"result": "rejected", "result": "approved"}``
+    means what its reader decides (Python keeps the last, others the first), so it is refused."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key)
+        out[key] = value
+    return out
+
+
 def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> Any:
     """Parse a request body or queue message as JSON, refusing what would break later steps.
 
     Raises ValidationFailed with one ``(body)`` problem: BODY_TOO_LARGE (over ``max_bytes``),
-    BODY_NOT_JSON (not UTF-8 JSON), BODY_TOO_DEEP (nested deeper than 16 levels) or
+    BODY_NOT_JSON (not UTF-8 JSON), BODY_DUPLICATE_KEY (an object names a field twice),
+    BODY_TOO_DEEP (nested deeper than 16 levels) or
     BODY_INVALID_TEXT (a lone UTF-16 surrogate such as ``"\\ud800"``, which cannot be stored).
     """
     data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else (raw or b"")
@@ -108,7 +124,11 @@ def parse_json(raw: bytes | str | None, max_bytes: int = MAX_BODY_BYTES, max_dep
         raise ValidationFailed("提交的内容过大", [FieldProblem("(body)", "BODY_TOO_LARGE",
                                                            f"内容不能超过 {max_bytes // 1024} KB")])
     try:
-        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float)
+        value = json.loads(data.decode("utf-8"), parse_constant=_no_constant, parse_float=_finite_float,
+                           object_pairs_hook=_unique_keys)
+    except _DuplicateKey as exc:
+        raise ValidationFailed("提交的内容中有重复的字段", [FieldProblem(
+            "(body)", "BODY_DUPLICATE_KEY", f"字段“{str(exc)[:50]}”出现了不止一次")]) from exc
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:  # ValueError: also 5,000-digit ints
         raise ValidationFailed("请求内容不是有效的 JSON", [FieldProblem(
             "(body)", "BODY_NOT_JSON", "请求体必须是 UTF-8 编码的 JSON")]) from exc

@@ -14,7 +14,7 @@ from pynamodb.transactions import TransactWrite
 from .. import settings
 from ..domain.cases import Classification, HistoryEntry, utc_iso
 from ..domain.lifecycle import Change
-from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+from ..usecases.ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict, WriteRefused
 from .aws import client
 from .models import (AuditModel, CaseDocumentModel, CaseEventModel, CaseHistoryModel, CaseModel, CaseStepModel,
                      IdempotencyModel, MessageModel, WindowModel, transaction_connection)
@@ -93,7 +93,9 @@ class DynamoCaseRepository:
         approval steps, the idempotency record, the audit record and the outbox event.
 
         Raises :class:`IdempotencyHit` when the key was used meanwhile, :class:`StaleCase` when
-        another writer changed the case first (nothing is written either way)."""
+        another writer changed the case first, :class:`WriteRefused` when DynamoDB refuses the
+        write itself (ValidationException, e.g. the case item would pass 400 KB); nothing is
+        written either way."""
         case_no = case["case_no"]
         actions = [getattr(CaseModel, name).set(value) for name, value in change.set.items()]
         actions += [getattr(CaseModel, name).remove() for name in change.remove]
@@ -131,6 +133,10 @@ class DynamoCaseRepository:
                 stored = self.idempotency_record(idempotency[0])
                 if stored:
                     raise IdempotencyHit(*stored) from exc
+            reasons = _reasons(exc)
+            if exc.cause_response_code == "ValidationException" or (
+                    "ValidationError" in reasons and "ConditionalCheckFailed" not in reasons):
+                raise WriteRefused(case_no) from exc
             raise StaleCase(case_no) from exc
 
     def notice(self, case_no: str, round_no: int) -> dict[str, Any] | None:

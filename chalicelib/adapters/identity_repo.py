@@ -49,12 +49,13 @@ def _condition_failed(exc: TransactWriteError) -> bool:
     return any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons or [])
 
 
-def _consent(row: ConsentModel) -> Consent:
+def _consent(row: ConsentModel, granter_verified: bool = False) -> Consent:
     parse = dt.datetime.fromisoformat
     return Consent(consent_id=row.consent_id, applicant_key=row.applicant_key, agent_subject=row.agent_subject,
                    scope=row.scope, granted_at=parse(row.granted_at), valid_from=parse(row.valid_from),
                    valid_until=parse(row.valid_until) if row.valid_until else None, case_no=row.case_no,
-                   revoked_at=parse(row.revoked_at) if row.revoked_at else None, granted_by=row.granted_by)
+                   revoked_at=parse(row.revoked_at) if row.revoked_at else None, granted_by=row.granted_by,
+                   granter_verified=granter_verified)
 
 
 class DynamoIdentityRepository:
@@ -293,10 +294,16 @@ class DynamoIdentityRepository:
         self._transact(lambda tx: tx.save(model, condition=ConsentModel.pk.does_not_exist()), audit)
 
     def consents_of(self, applicant_key: str | None) -> list[Consent]:
-        """Every consent a villager gave (one Query; a villager has a handful)."""
+        """Every consent a villager gave (one Query; a villager has a handful), each with
+        whether the account that gave it holds a verified binding to the villager's ID now."""
         if not applicant_key:
             return []
-        return [_consent(r) for r in ConsentModel.query(f"CONSENT#{applicant_key}", consistent_read=True)]
+        rows = list(ConsentModel.query(f"CONSENT#{applicant_key}", consistent_read=True))
+        verified = {}
+        for granter in {r.granted_by for r in rows}:  # one GetItem per granting account (usually one)
+            user = self.get_user(granter) or {}
+            verified[granter] = bool(user.get("verified_at")) and user.get("id_key") == applicant_key
+        return [_consent(r, verified[r.granted_by]) for r in rows]
 
     def consent_rows_of(self, applicant_key: str) -> list[dict[str, Any]]:
         """The stored consent records of a villager (for listing)."""

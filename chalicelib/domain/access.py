@@ -104,7 +104,9 @@ class Consent:
 
     ``scope`` is ``"case"`` (one case, ``case_no``) or ``"period"`` (every case of the villager
     from ``valid_from`` to ``valid_until``, UTC). A revoked consent (``revoked_at`` set) covers
-    nothing from that moment on.
+    nothing from that moment on. ``granter_verified``: the account that gave it (``granted_by``)
+    holds a binding to the villager's ID that a window clerk verified, now (a declared binding
+    is what anybody who knows the ID number could type).
     """
 
     consent_id: str
@@ -117,6 +119,7 @@ class Consent:
     case_no: str | None = None
     revoked_at: dt.datetime | None = None
     granted_by: str = ""
+    granter_verified: bool = False
 
     def active(self, at: dt.datetime) -> bool:
         """In force at ``at`` (UTC): started, not ended, not revoked."""
@@ -154,15 +157,23 @@ class CaseAccess:
 
 
 def agent_may_act(principal: Principal, case_no: str | None, applicant_key: str | None,
-                  village_code: str | None, consents: Iterable[Consent], at: dt.datetime) -> bool:
+                  village_code: str | None, consents: Iterable[Consent], at: dt.datetime,
+                  filed_by: str | None = None) -> bool:
     """A village agent may act for a villager when the villager's village is one of the
-    agent's and a consent of that villager to that agent covers the case at ``at``."""
+    agent's and a consent of that villager to that agent covers the case at ``at``.
+
+    ``case_no`` None is a case not filed yet (the agent files it); otherwise ``filed_by`` is
+    who filed the case. A consent given from a declared (unverified) binding covers only the
+    cases that the agent or the consenting account filed: like the declared binding itself,
+    it must not open cases the window, a station or another agent filed for that person."""
     if not principal.has(VILLAGE_AGENT) or not applicant_key:
         return False
     if village_code not in principal.villages:
         return False
     return any(c.applicant_key == applicant_key and c.agent_subject == principal.subject
-               and c.covers(case_no, at) for c in consents)
+               and c.covers(case_no, at)
+               and (case_no is None or c.granter_verified or filed_by in (principal.subject, c.granted_by))
+               for c in consents)
 
 
 def may_read_case(principal: Principal, case_no: str, case: CaseAccess,
@@ -172,7 +183,8 @@ def may_read_case(principal: Principal, case_no: str, case: CaseAccess,
     - villager: their own case (bound ID matches the applicant), but a case somebody else
       filed for them (agent, window, operator) only once their binding was verified at the
       window: knowing a person's ID number must not open that person's cases;
-    - village agent: a case of a villager in their villages who consented (case or period);
+    - village agent: a case of a villager in their villages who consented (case or period;
+      a consent from a declared binding only for the cases the agent or that account filed);
     - window clerk and supervisor: cases of their township;
     - county approver: cases forwarded to their department;
     - station operator: cases it filed;
@@ -188,7 +200,7 @@ def may_read_case(principal: Principal, case_no: str, case: CaseAccess,
         return True
     if principal.has(STATION_OPERATOR) and principal.operator_id and principal.operator_id == case.operator_id:
         return True
-    return agent_may_act(principal, case_no, case.applicant_key, case.village_code, consents, at)
+    return agent_may_act(principal, case_no, case.applicant_key, case.village_code, consents, at, case.filed_by)
 
 
 def village_in_township(village_code: str, township_code: str) -> bool:

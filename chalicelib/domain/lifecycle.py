@@ -234,12 +234,14 @@ def _departments(raw: Any) -> list[dict[str, str]]:
 
 def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], actor: Actor, at: dt.datetime, *,
            item: ServiceItem | None, township: Township | None, calendar: WorkingDayCalendar,
-           handover_to: Mapping[str, Any] | None = None) -> Change:
+           handover_to: Mapping[str, Any] | None = None, responsible_active: bool | None = None) -> Change:
     """Apply ``action`` to ``case`` (the stored attribute dict) at ``at`` (UTC, aware).
 
     ``params`` is the request body (already valid against ``schemas/case_<action>.json``);
     ``item``/``township`` the catalog entries the case was filed under; ``handover_to`` the
-    colleague's staff record for :data:`HANDOVER`.
+    colleague's staff record for :data:`HANDOVER`; ``responsible_active`` False when the
+    responsible clerk's account is disabled or no longer of the township (any clerk of the
+    township may then hand the case over, as before anybody was responsible).
 
     Raises :class:`NotYourAction` (403) when ``actor.capacity`` may not take the action,
     :class:`InvalidTransition` (409, with the current state) when the state does not allow it
@@ -253,7 +255,7 @@ def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], acto
     handler = _HANDLERS[action]
     state = dict(case)
     change = handler(state, params, actor, at, item=item, township=township, calendar=calendar,
-                     handover_to=handover_to)
+                     handover_to=handover_to, responsible_active=responsible_active is not False)
     # first-inquiry responsibility (首问负责制): the first township staff member who acts owns it
     if actor.capacity == WINDOW_CLERK and not case.get("responsible") and action != HANDOVER:
         change.set.setdefault("responsible", actor.subject)
@@ -564,9 +566,9 @@ def _withdraw(case, params, actor, at, **_):
                   history=history, steps=steps)
 
 
-def _handover(case, params, actor, at, *, handover_to=None, **_):
+def _handover(case, params, actor, at, *, handover_to=None, responsible_active=True, **_):
     responsible = case.get("responsible")
-    if responsible and responsible != actor.subject:
+    if responsible and responsible != actor.subject and responsible_active:
         raise NotYourAction("只有首问责任人可以移交该办件", code="NOT_RESPONSIBLE")
     if not handover_to:
         raise ValidationFailed(details=[FieldProblem("to", "UNKNOWN_COLLEAGUE", "未找到该同事，或其不在本乡镇窗口")])

@@ -86,3 +86,16 @@ def id_key(pepper: bytes, id_number: str) -> str:
     import hashlib
     import hmac
     return hmac.new(pepper, id_number.upper().encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def mask_deep(value):
+    """``value`` with :func:`mask_text` applied to every string in it (dicts and lists are
+    copied, keys kept): free text people typed into a structure (a history entry's opinion, a
+    notice's details, a withdrawal reason) shown without the ID or phone numbers in it."""
+    if isinstance(value, str):
+        return mask_text(value)
+    if isinstance(value, dict):
+        return {k: mask_deep(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [mask_deep(v) for v in value]
+    return value

@@ -18,6 +18,7 @@ from typing import Any, Callable, Mapping
 from .. import settings
 from .. import validation as schemas
 from ..domain.cases import utc_iso
+from ..domain.people import mask_text
 from ..logs import logger
 
 Clock = Callable[[], dt.datetime]
@@ -51,6 +52,7 @@ def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datet
     template = MESSAGES.get(event_type)
     text = template.format(item=after["item_name"], due=after.get("due_date") or "",
                            name=(after.get("special_procedure") or {}).get("name", "")) if template else ""
+    text = mask_text(text)  # a special procedure's name is typed by staff
     return {"event_id": f"{after['case_no']}#{seq}", "event_type": event_type, "case_no": after["case_no"],
             "seq": seq, "version": int(after["version"]), "status": after["status"], "at": utc_iso(at),
             "township_code": after["township_code"], "item_code": after["item_code"],

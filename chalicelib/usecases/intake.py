@@ -25,7 +25,7 @@ from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_C
 from ..domain import lifecycle as lifecycle_rules
 from ..domain import windows as window_rules
 from ..domain.cases import CHANNEL_MINI_PROGRAM, CHANNEL_OPERATOR, CHANNEL_WINDOW
-from ..domain.people import id_number_valid, mask_text, masked_person
+from ..domain.people import id_number_valid, mask_deep, mask_text, masked_person
 from ..domain.webhooks import EVENT_CASE_CLASSIFIED, EVENT_CASE_CREATED
 from ..logs import logger as log
 from . import audit
@@ -61,7 +61,8 @@ def _check_people(body: dict[str, Any]) -> None:
         raise ValidationFailed(details=problems)
 
 
-#: Lifecycle attributes shown as stored (no personal data in them).
+#: Lifecycle attributes, shown with every ID or phone number typed into their free text masked
+#: (reasons, opinions, notes, leg materials, special procedure names: ``people.mask_deep``).
 _LIFECYCLE_FIELDS = ("window", "responsible_name", "accepted_at", "accepted_on", "acceptance_basis", "notices",
                      "special_procedure", "special_procedures", "forwarded_to", "forwarded_at", "approvals", "legs",
                      "outcome", "concluded_at")
@@ -95,7 +96,7 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None,
         "intake_error": case.get("intake_error"),
         "note": mask_text(case["note"]) if case.get("note") else case.get("note"),
         "version": int(case["version"]),
-        **{k: case.get(k) for k in _LIFECYCLE_FIELDS},
+        **{k: mask_deep(case.get(k)) for k in _LIFECYCLE_FIELDS},
     }
     if calendar is not None and case.get("approvals"):
         view["pending_departments"] = lifecycle_rules.pending_departments(
@@ -107,7 +108,9 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None,
 
 def _step(h: dict[str, Any]) -> dict[str, Any]:
     """A history entry in the API: who, in which role, and the GB/T 39046 step fields."""
-    step = {k: h.get(k) for k in ("seq", "at", "actor", "role", "step_name", "action", "opinion", "reason", "data")}
+    step = {k: h.get(k) for k in ("seq", "at", "actor", "role", "action")}
+    # free text people typed (a special procedure's name is in its step name)
+    step.update({k: mask_deep(h.get(k)) for k in ("step_name", "opinion", "reason", "data")})
     step.update(handler=h.get("handler") or h.get("actor"), step_start=h.get("step_start") or h.get("at"),
                 step_end=h.get("at"), step_state="2")
     return step

@@ -30,13 +30,18 @@ from ..domain.cases import utc_iso
 from ..domain.catalog import content_hash
 from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed,
                              invalid_cursor)
+from ..domain.people import mask_deep
+from ..logs import logger
 from . import audit
 from .events import case_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
-from .ports import IdempotencyHit, StaleCase
+from .ports import IdempotencyHit, StaleCase, WriteRefused
 
 Clock = Callable[[], dt.datetime]
 _WINDOW = re.compile(r"^[0-9A-Za-z]{1,8}$")
+#: A number in a header, path or query parameter: ASCII digits only (``str.isdigit()`` also
+#: admits "²" and "①", which ``int()`` refuses) and short (``int()`` refuses 4,300+ digits).
+_NUMBER = re.compile(r"[0-9]{1,12}")
 _DEPARTMENT = re.compile(r"^[A-Za-z0-9_-]{2,40}$")
 
 #: action -> request schema
@@ -66,23 +71,40 @@ def _capacities(principal: Principal, case: dict[str, Any], consents, at: dt.dat
     if principal.has(VILLAGER) and principal.id_key and principal.id_key == facts.applicant_key and (
             principal.id_verified or facts.filed_by == principal.subject):
         held.append(VILLAGER)
-    if agent_may_act(principal, case["case_no"], facts.applicant_key, facts.village_code, consents, at):
+    if agent_may_act(principal, case["case_no"], facts.applicant_key, facts.village_code, consents, at,
+                     facts.filed_by):
         held.append(VILLAGE_AGENT)
     return held
 
 
-def _actor(principal: Principal, action: str, held: list[str], identity) -> rules.Actor:
+def _actors(principal: Principal, action: str, held: list[str], identity) -> list[rules.Actor]:
+    """The caller as an actor in each capacity they hold that may take ``action`` (a person
+    may hold two: a window clerk who is also a county department's approver)."""
     allowed = [c for c in held if c in rules.CAPACITIES[action]]
     if not allowed:
         raise rules.NotYourAction()
-    capacity = allowed[0]
     name = ""
-    if capacity in (WINDOW_CLERK, COUNTY_APPROVER) and principal.subject.startswith("staff_"):
+    if {WINDOW_CLERK, COUNTY_APPROVER} & set(allowed) and principal.subject.startswith("staff_"):
         staff = identity.get_staff(principal.subject[len("staff_"):])
         if not staff or staff.get("disabled"):
             raise Forbidden("该工作人员账号已停用", code="ACCOUNT_DISABLED")
         name = staff.get("display_name") or ""
-    return rules.Actor(subject=principal.subject, capacity=capacity, name=name, department=principal.department)
+    return [rules.Actor(subject=principal.subject, capacity=c, name=name, department=principal.department)
+            for c in allowed]
+
+
+def _decide(case, action, body, actors: list[rules.Actor], moment, **kwargs) -> rules.Change:
+    """``rules.decide`` in the first capacity whose rules allow the action (a clerk who is also
+    the deciding department's approver concludes a forwarded case as the approver); when none
+    does, the refusal of the first."""
+    first: Exception | None = None
+    for actor in actors:
+        try:
+            return rules.decide(case, action, body, actor, moment, **kwargs)
+        except (rules.NotYourAction, rules.InvalidTransition) as refused:
+            first = first or refused
+    assert first is not None
+    raise first
 
 
 def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
@@ -109,7 +131,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
     request_hash = content_hash({"action": action, "case_no": case_no, "body": body})
     stored = cases.idempotency_record(scope_key)
     if stored:
-        return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log)
+        return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log, calendar)
     for attempt in range(5):
         moment = now()
         case, history = _visible_case(principal, case_no, cases, identity, moment)
@@ -118,13 +140,15 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
                            version=int(case["version"]))
         consents = identity.consents_of(case["applicant_key"]) if principal.has(VILLAGE_AGENT) and case.get(
             "applicant_key") else ()
-        actor = _actor(principal, action, _capacities(principal, case, consents, moment), identity)
+        actors = _actors(principal, action, _capacities(principal, case, consents, moment), identity)
         found, township = catalog.get_offer(case["item_code"], case["township_code"])
         item = found[0] if found else None
-        colleague = (_resolve_colleague(identity, body["to"], case["township_code"])
-                     if action == rules.HANDOVER else None)
-        change = rules.decide(case, action, body, actor, moment, item=item, township=township, calendar=calendar,
-                              handover_to=colleague)
+        colleague = responsible_active = None
+        if action == rules.HANDOVER:
+            colleague = _resolve_colleague(identity, body["to"], case["township_code"])
+            responsible_active = _responsible_active(identity, case)
+        change = _decide(case, action, body, actors, moment, item=item, township=township, calendar=calendar,
+                         handover_to=colleague, responsible_active=responsible_active)
         event = _event(case, change, moment)
         trail = audit.entry(principal, origin, f"case.{action}", audit.case_target(case_no),
                             {"status": change.status, "from": case["status"]}, moment)
@@ -132,13 +156,18 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             cases.apply(case, change, idempotency=(scope_key, request_hash), audit=trail, event=event, at=moment)
         except IdempotencyHit as hit:
             return _replay((hit.case_no, hit.request_hash), request_hash, case_no, principal, origin, cases,
-                           identity, audit_log)
+                           identity, audit_log, calendar)
         except StaleCase:
             if expected is not None:  # the caller pinned a version: answer with the state the case moved to
                 current = cases.get_case(case_no) or case
                 raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=current["status"],
                                version=int(current["version"])) from None
             continue  # somebody else wrote first: decide again on what they left
+        except WriteRefused:
+            logger.exception("case change refused by storage", extra={"case_no": case_no, "action": action})
+            raise Conflict("办件记录已达存储上限，无法再保存此项操作，请联系系统管理员", code="CASE_WRITE_REFUSED",
+                           status=case["status"], status_label=rules.STATUS_LABELS.get(case["status"], case["status"]),
+                           version=int(case["version"])) from None
         publish_event(events, cases, event, moment)
         # what was just written, without reading it back
         written = {k: v for k, v in {**case, **change.set}.items() if k not in change.remove}
@@ -157,13 +186,29 @@ def _resolve_colleague(identity, username: str | None, township_code: str) -> di
     return staff
 
 
+def _number(text: str | None) -> int | None:
+    """``text`` as a non-negative int when it is 1-12 ASCII digits, else None."""
+    return int(text) if text is not None and _NUMBER.fullmatch(text) else None
+
+
+def _responsible_active(identity, case: Mapping[str, Any]) -> bool:
+    """True while the case's responsible clerk (首问责任人) is an active window clerk of the
+    case's township (or nobody is responsible yet); False once that account was disabled or
+    left the township, so that a colleague can take the case over."""
+    responsible = case.get("responsible") or ""
+    if not responsible:
+        return True
+    username = responsible.removeprefix("staff_")
+    return responsible.startswith("staff_") and _resolve_colleague(identity, username, case["township_code"]) is not None
+
+
 def _version(if_match: str | None) -> int | None:
     if if_match is None:
         return None
-    value = if_match.strip().strip('"').removeprefix("W/").strip('"')
-    if not value.isdigit():
+    value = _number(if_match.strip().strip('"').removeprefix("W/").strip('"'))
+    if value is None:
         raise ValidationFailed(details=[FieldProblem("If-Match", "FIELD_FORMAT", "If-Match 应为办件版本号")])
-    return int(value)
+    return value
 
 
 def _visible_case(principal: Principal, case_no: str, cases, identity, at: dt.datetime):
@@ -181,7 +226,7 @@ def _view(found, principal: Principal, consents, at: dt.datetime, calendar=None)
 
 
 def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal: Principal, origin: Origin, cases,
-            identity, audit_log) -> dict[str, Any]:
+            identity, audit_log, calendar=None) -> dict[str, Any]:
     stored_case, stored_hash = stored
     if stored_hash != request_hash or stored_case != case_no:
         raise IdempotencyKeyReused("该幂等键已用于另一项操作，请更换幂等键")
@@ -190,7 +235,7 @@ def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal:
     audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no), {"replay": True})
     consents = identity.consents_of(found[0]["applicant_key"]) if principal.has(VILLAGE_AGENT) and found[0].get(
         "applicant_key") else ()
-    return _view(found, principal, consents, moment)
+    return _view(found, principal, consents, moment, calendar)  # as the first answer: pending departments too
 
 
 # --- events ------------------------------------------------------------------------------------
@@ -214,7 +259,7 @@ def my_messages(principal: Principal, origin: Origin, *, cases, audit_log, curso
         rows, next_cursor = cases.messages(principal.id_key, limit, cursor)
     except ValueError as exc:
         raise invalid_cursor() from exc
-    shown = [{k: r.get(k) for k in ("case_no", "event_type", "text", "created_at")} for r in rows
+    shown = [{k: mask_deep(r.get(k)) for k in ("case_no", "event_type", "text", "created_at")} for r in rows
              if principal.id_verified or r.get("filed_by") == principal.subject]
     audit.record(audit_log, principal, origin, "message.list", audit.subject_target(principal.subject),
                  {"count": len(shown)})
@@ -228,11 +273,12 @@ def get_notice(principal: Principal, origin: Origin, case_no: str, round_no: str
     """``GET /v1/cases/{case_no}/notices/{round}``: the one-time notice document of a round
     for anyone who may see the case (404 otherwise)."""
     _visible_case(principal, case_no, cases, identity, utcnow())
-    doc = cases.notice(case_no, int(round_no)) if round_no.isdigit() and 0 < int(round_no) < 1000 else None
+    number = _number(round_no)
+    doc = cases.notice(case_no, number) if number is not None and 0 < number < 1000 else None
     if doc is None:
         raise NotFound("未找到该一次性告知书")
-    audit.record(audit_log, principal, origin, "case.notice.read", audit.case_target(case_no), {"round": int(round_no)})
-    return doc
+    audit.record(audit_log, principal, origin, "case.notice.read", audit.case_target(case_no), {"round": number})
+    return mask_deep(doc)  # the clerk's details and other problems are free text
 
 
 # --- queues ------------------------------------------------------------------------------------
@@ -241,10 +287,10 @@ def _page_args(params: Mapping[str, str]) -> tuple[str | None, int]:
     cursor = params.get("cursor")
     if cursor is not None and not _CURSOR.fullmatch(cursor):
         raise invalid_cursor()
-    limit = params.get("limit", "20")
-    if not limit.isdigit() or not 1 <= int(limit) <= 100:
+    limit = _number(params.get("limit", "20"))
+    if limit is None or not 1 <= limit <= 100:
         raise ValidationFailed(details=[FieldProblem("limit", "FIELD_RANGE", "每页条数应为 1-100")])
-    return cursor, int(limit)
+    return cursor, limit
 
 
 def _queue_row(case: dict[str, Any]) -> dict[str, Any]:
@@ -326,7 +372,8 @@ def put_window(principal: Principal, origin: Origin, township_code: str, window:
                identity, audit_log, now: Clock = utcnow) -> dict[str, Any]:
     """``PUT /v1/admin/townships/{code}/windows/{window}`` (administrator): create or replace a
     window with its A and B posts (user names of window clerks of that township) and the items
-    or categories it serves. New cases are routed by it; cases already filed keep their window."""
+    or categories it serves. New cases are routed by it; cases already filed keep their window.
+    An A post marked absent stays absent while the window keeps the same A post."""
     principal.require(ADMINISTRATOR)
     schemas.validate("window", body)
     problems = []
@@ -347,7 +394,10 @@ def put_window(principal: Principal, origin: Origin, township_code: str, window:
     if problems:
         raise ValidationFailed(details=problems)
     moment = now()
-    record = {"window": window, "name": body["name"], **posts, "a_absent": False,
+    current = next((w for w in cases.windows(township_code) if w["window"] == window), None)
+    # an edit (one more item) does not bring back an A post who is away; a new A post starts present
+    absent = bool(current and current.get("a_absent") and current.get("a_post") == posts["a_post"])
+    record = {"window": window, "name": body["name"], **posts, "a_absent": absent,
               "items": body.get("items") or None, "categories": body.get("categories") or None,
               "default": bool(body.get("default")), "updated_at": utc_iso(moment), "updated_by": principal.subject}
     trail = audit.entry(principal, origin, "window.put", audit.township_target(township_code),

@@ -124,3 +124,9 @@ class StaleCase(Exception):
     """The case changed since it was read (version condition failed)."""
 
 
+class WriteRefused(Exception):
+    """Storage refused the write itself, not because somebody else wrote first (DynamoDB's
+    ValidationException: e.g. the case item would pass its 400 KB item limit). The same write
+    fails the same way every time: not to be retried."""
+
+

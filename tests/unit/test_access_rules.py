@@ -13,9 +13,13 @@ def p(*roles, **kw):
     return Principal(subject=kw.pop("subject", "u_x"), roles=frozenset(roles), **kw)
 
 
-def consent(scope="period", case_no=None, start=T0, until=T0 + dt.timedelta(days=30), revoked=None, agent="u_agent"):
+def consent(scope="period", case_no=None, start=T0, until=T0 + dt.timedelta(days=30), revoked=None, agent="u_agent",
+            verified=True):
+    """A consent of 张 (``k-zhang``) given from the account ``u_zhang``, whose binding was
+    verified at the window unless ``verified`` is False."""
     return Consent(consent_id="c1", applicant_key="k-zhang", agent_subject=agent, scope=scope, granted_at=start,
-                   valid_from=start, valid_until=until, case_no=case_no, revoked_at=revoked)
+                   valid_from=start, valid_until=until, case_no=case_no, revoked_at=revoked, granted_by="u_zhang",
+                   granter_verified=verified)
 
 
 AGENT = p("villager", "village_agent", subject="u_agent", villages=("431224100201",))
@@ -57,6 +61,22 @@ def test_a_case_consent_covers_that_case_and_never_a_new_one():
     assert one.covers("N1", T0) and not one.covers("N2", T0) and not one.covers(None, T0)
     assert agent_may_act(AGENT, "N1", "k-zhang", "431224100201", [one], T0)
     assert not agent_may_act(AGENT, None, "k-zhang", "431224100201", [one], T0)
+
+
+def test_a_consent_from_a_declared_binding_covers_only_what_the_agent_or_that_account_filed():
+    """Anybody who knows an ID number can declare it and consent: such a consent must not open
+    the cases the window, a station or another agent filed for that person."""
+    declared = consent(verified=False)
+    for filer in ("u_clerk", "op_station", "u_other_agent", None):
+        assert not agent_may_act(AGENT, "N1", "k-zhang", "431224100201", [declared], T0, filer), filer
+        assert agent_may_act(AGENT, "N1", "k-zhang", "431224100201", [consent()], T0, filer), filer
+    assert agent_may_act(AGENT, "N1", "k-zhang", "431224100201", [declared], T0, "u_agent")  # the agent filed it
+    assert agent_may_act(AGENT, "N1", "k-zhang", "431224100201", [declared], T0, "u_zhang")  # the consenting account
+    assert agent_may_act(AGENT, None, "k-zhang", "431224100201", [declared], T0)  # filing a new one: as before
+    window_case = CaseAccess(township_code="431224100", applicant_key="k-zhang", village_code="431224100201",
+                             filed_by="u_clerk")
+    assert not may_read_case(AGENT, "N1", window_case, [declared], T0)
+    assert may_read_case(AGENT, "N1", window_case, [consent()], T0)
 
 
 def test_village_codes_belong_to_the_township_they_start_with():

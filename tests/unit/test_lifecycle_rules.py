@@ -548,3 +548,18 @@ def test_the_first_clerk_who_acts_is_responsible_until_handed_over():
     handed = step(case, HANDOVER, CLERK, day(1), handover_to=CLERK_LI)[0]
     assert (handed["responsible"], handed["status"]) == (CLERK_LI["subject"], "supplement_required")
     assert step(handed, SUPPLEMENT, CLERK, day(2))[0]["responsible"] == CLERK_LI["subject"]
+
+
+def test_when_the_responsible_clerk_is_gone_any_clerk_of_the_township_hands_over():
+    """Regression: a disabled responsible clerk kept the case for ever (only they could hand
+    over). The use case says whether the responsible clerk is still active."""
+    case = step(new_case(DEVOLVED), ISSUE_NOTICE, CLERK, day(1))[0]
+    other = Actor("staff_clerk.zhao", WINDOW_CLERK)
+    with pytest.raises(NotYourAction):
+        rules.decide(case, HANDOVER, BODIES[HANDOVER], other, day(2), item=ITEMS[case["item_code"]],
+                     township=TOWNSHIP, calendar=CAL, handover_to=CLERK_LI, responsible_active=True)
+    change = rules.decide(case, HANDOVER, BODIES[HANDOVER], other, day(2), item=ITEMS[case["item_code"]],
+                          township=TOWNSHIP, calendar=CAL, handover_to=CLERK_LI, responsible_active=False)
+    assert change.set["responsible"] == CLERK_LI["subject"]
+    assert change.history[0].data == {"from": CLERK.subject, "to": CLERK_LI["subject"]}
+    assert change.history[0].actor == other.subject
