@@ -2,6 +2,7 @@
 and the seed catalog, plus helpers to drive the app's SQS handlers like Lambda would."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -28,6 +29,24 @@ def valid_submission(**overrides):
     body = {"item_code": "HH-MZ-001", "township_code": "431224100", "applicant": dict(APPLICANT)}
     body.update(overrides)
     return body
+
+
+@contextlib.contextmanager
+def seeded_client():
+    """moto with every resource, the seed catalog and a ``chalice.test.Client`` of the app, for
+    a module-scoped world (the ``client`` fixture below is the per-test one)."""
+    from chalice.test import Client
+
+    from chalicelib import cli, container
+    from infra.local.stack import ensure_resources
+    with mock_aws():
+        container.reset()
+        ensure_resources(boto3.session.Session(region_name="us-east-1"))
+        list(cli.seed(SEED))
+        from app import app
+        with Client(app) as client:
+            yield client
+        container.reset()
 
 
 @pytest.fixture

@@ -7,15 +7,13 @@ import contextlib
 import itertools
 import json
 
-import boto3
-from moto import mock_aws
 
 from chalicelib import settings
 from chalicelib.domain.access import COUNTY_APPROVER, VILLAGER, WINDOW_CLERK
 from chalicelib.domain.lifecycle import (ACCEPT, CONCLUDE, CONFIRM_LEG, DECIDE_JOINT_STEP, END_SPECIAL_PROCEDURE,
                                          FORWARD, HANDOVER, ISSUE_NOTICE, RECORD_LEG, REFUSE,
                                          START_SPECIAL_PROCEDURE, SUPPLEMENT, WITHDRAW)
-from tests.conftest import SEED, Auth, Queues, valid_submission
+from tests.conftest import Auth, Queues, seeded_client, valid_submission
 
 ENTRUSTED, DEVOLVED, JOINT = "HH-MZ-001", "HH-MZ-006", "HH-ZJ-002"
 TOWNSHIP = "431224100"
@@ -154,15 +152,5 @@ class World:
 @contextlib.contextmanager
 def moto_world():
     """What the ``client`` fixture of ``tests/conftest.py`` builds, once for a module."""
-    from chalice.test import Client
-
-    from app import app
-    from chalicelib import cli, container
-    from infra.local.stack import ensure_resources
-    with mock_aws():
-        container.reset()
-        ensure_resources(boto3.session.Session(region_name="us-east-1"))
-        list(cli.seed(SEED))
-        with Client(app) as client:
-            yield World(client)
-        container.reset()
+    with seeded_client() as client:
+        yield World(client)

@@ -17,11 +17,9 @@ import datetime as dt
 import json
 import os
 
-import boto3
 import pytest
-from moto import mock_aws
 
-from tests.conftest import AGENT_PERSON, OTHER_PERSON, SEED, VILLAGE, Auth, Queues, valid_submission
+from tests.conftest import AGENT_PERSON, OTHER_PERSON, VILLAGE, Auth, Queues, seeded_client, valid_submission
 
 ROLES = ("anonymous", "villager", "villager_other", "agent", "agent_unconsented", "clerk", "clerk_other",
          "approver", "supervisor", "admin", "operator")
@@ -372,18 +370,8 @@ class World:
 
 @pytest.fixture(scope="module")
 def world():
-    from chalice.test import Client
-
-    from chalicelib import cli, container
-    from infra.local.stack import ensure_resources
-    with mock_aws():
-        container.reset()
-        ensure_resources(boto3.session.Session(region_name="us-east-1"))
-        list(cli.seed(SEED))
-        from app import app
-        with Client(app) as client:
-            yield World(client)
-        container.reset()
+    with seeded_client() as client:
+        yield World(client)
 
 
 def _cells():
