@@ -73,10 +73,7 @@ class DynamoCaseRepository:
                 if audit:
                     tx.save(AuditModel(**audit), condition=AuditModel.pk.does_not_exist())
         except TransactWriteError as exc:
-            if idempotency:
-                stored = self.idempotency_record(idempotency[0])
-                if stored:
-                    raise IdempotencyHit(*stored) from exc
+            self._raise_if_key_used(idempotency, exc)
             reasons = _reasons(exc)
             if reasons[:1] == ["ConditionalCheckFailed"]:
                 raise CaseNumberTaken(case["case_no"]) from exc
@@ -129,10 +126,7 @@ class DynamoCaseRepository:
                 if event:
                     tx.save(_event_model(case_no, change.history[-1].seq, event))
         except TransactWriteError as exc:
-            if idempotency:
-                stored = self.idempotency_record(idempotency[0])
-                if stored:
-                    raise IdempotencyHit(*stored) from exc
+            self._raise_if_key_used(idempotency, exc)
             reasons = _reasons(exc)
             if exc.cause_response_code == "ValidationException" or (
                     "ValidationError" in reasons and "ConditionalCheckFailed" not in reasons):
@@ -229,6 +223,13 @@ class DynamoCaseRepository:
         result = MessageModel.query(f"INBOX#{applicant_key}", scan_index_forward=False, limit=limit,
                                     last_evaluated_key=start)
         return _rows(result)
+
+    def _raise_if_key_used(self, idempotency: tuple[str, str] | None, exc: TransactWriteError) -> None:
+        """After a failed transaction: :class:`IdempotencyHit` if the key is now taken (by a
+        concurrent twin that won), else nothing."""
+        stored = self.idempotency_record(idempotency[0]) if idempotency else None
+        if stored:
+            raise IdempotencyHit(*stored) from exc
 
     def idempotency_record(self, scope_key: str) -> tuple[str, str] | None:
         """``(case_no, request_hash)`` stored for an idempotency key, or None (strongly consistent)."""
