@@ -19,10 +19,9 @@ from typing import Any, Iterable, Mapping
 
 from .access import COUNTY_APPROVER, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, Forbidden
 from .calendar import WorkingDayCalendar
-from .cases import (ACCEPTED, CASE_TYPE_CODES, CLASS_AGENCY, CLASS_IMMEDIATE, CLASS_JOINT, CLASS_PROMISED,
-                    CLASS_RETURNED, CLASS_SUPPLEMENT, CONCLUDED_APPROVED, CONCLUDED_REJECTED, FORWARDED, IN_HANDLING,
-                    CLASS_LABELS, JOINT_APPROVAL, REFUSED, SHANGHAI, SPECIAL_PROCEDURE, STATUS_LABELS, SUBMITTED,
-                    SUPPLEMENT_REQUIRED, WITHDRAWN, HistoryEntry, case_classes, utc_iso)
+from .cases import (ACCEPTED, CASE_TYPE_CODES, CLASS_LABELS, CONCLUDED_APPROVED, CONCLUDED_REJECTED,  # noqa: F401
+                    FORWARDED, IN_HANDLING, JOINT_APPROVAL, REFUSED, SHANGHAI, SPECIAL_PROCEDURE, STATUS_LABELS,
+                    SUBMITTED, SUPPLEMENT_REQUIRED, WITHDRAWN, HistoryEntry, case_classes, utc_iso)
 from .catalog import ServiceItem, Township
 from .errors import Conflict, FieldProblem, ValidationFailed
 

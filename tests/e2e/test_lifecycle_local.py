@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from tests.conftest import valid_submission
-from tests.e2e.test_local_stack import stack  # noqa: F401  (the fixture: a fresh local stack)
+from tests.e2e.test_local_stack import stack  # noqa: F401,F811  (the fixture: a fresh local stack)
 
 pytestmark = pytest.mark.e2e
 _serial = itertools.count()
