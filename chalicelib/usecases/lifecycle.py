@@ -134,12 +134,10 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
         return _replay(stored, request_hash, case_no, principal, origin, cases, identity, audit_log, calendar)
     for attempt in range(5):
         moment = now()
-        case, history = _visible_case(principal, case_no, cases, identity, moment)
+        case, history, consents = _visible_case(principal, case_no, cases, identity, moment)
         if expected is not None and int(case["version"]) != expected:
             raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=case["status"],
                            version=int(case["version"]))
-        consents = identity.consents_of(case["applicant_key"]) if principal.has(VILLAGE_AGENT) and case.get(
-            "applicant_key") else ()
         actors = _actors(principal, action, _capacities(principal, case, consents, moment), identity)
         found, township = catalog.get_offer(case["item_code"], case["township_code"])
         item = found[0] if found else None
@@ -212,10 +210,14 @@ def _version(if_match: str | None) -> int | None:
 
 
 def _visible_case(principal: Principal, case_no: str, cases, identity, at: dt.datetime):
+    """``(case, history, consents)`` for a caller who may see the case, else NotFound (the 404
+    of a missing case). ``consents`` are the applicant's, read once for a village agent (the
+    visibility check and the agent's capacity use the same ones), else ``()``."""
     found = cases.get(case_no) if _CASE_NO.fullmatch(case_no or "") else None
-    if not found or not _may_read(principal, case_no, found[0], identity, at):
+    read: dict[str, Any] = {}
+    if not found or not _may_read(principal, case_no, found[0], identity, at, read):
         raise NotFound("未找到该办件")
-    return found
+    return found[0], found[1], read.get(found[0].get("applicant_key"), ())
 
 
 def _view(found, principal: Principal, consents, at: dt.datetime, calendar=None) -> dict[str, Any]:
@@ -231,11 +233,9 @@ def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal:
     if stored_hash != request_hash or stored_case != case_no:
         raise IdempotencyKeyReused("该幂等键已用于另一项操作，请更换幂等键")
     moment = utcnow()
-    found = _visible_case(principal, case_no, cases, identity, moment)
+    case, history, consents = _visible_case(principal, case_no, cases, identity, moment)
     audit.record(audit_log, principal, origin, "case.read", audit.case_target(case_no), {"replay": True})
-    consents = identity.consents_of(found[0]["applicant_key"]) if principal.has(VILLAGE_AGENT) and found[0].get(
-        "applicant_key") else ()
-    return _view(found, principal, consents, moment, calendar)  # as the first answer: pending departments too
+    return _view((case, history), principal, consents, moment, calendar)  # as the first answer: pending departments too
 
 
 # --- events ------------------------------------------------------------------------------------
