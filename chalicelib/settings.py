@@ -77,6 +77,23 @@ EVENT_STALL_SECONDS = int(os.environ.get("BIANMIN_EVENT_STALL_SECONDS", "60"))
 #: (行政许可法第四十二条: 20 working days for the decision; the step limit is the promise's).
 JOINT_STEP_WORKING_DAYS = 5
 
+#: Deadline warnings (GB/T 39046 e-supervision, domain.md section 4): yellow when at most
+#: ``YELLOW_WORKING_DAYS`` working days are left or ``YELLOW_SHARE`` of the limit has elapsed.
+YELLOW_WORKING_DAYS = int(os.environ.get("BIANMIN_YELLOW_WORKING_DAYS", "2"))
+YELLOW_SHARE = float(os.environ.get("BIANMIN_YELLOW_SHARE", "0.8"))
+#: Step limit of the county leg of a forwarded case, in working days (local practice; the
+#: county's own review of 20 working days under 行政许可法第四十三条 is the legal ceiling).
+COUNTY_STEP_WORKING_DAYS = int(os.environ.get("BIANMIN_COUNTY_STEP_WORKING_DAYS", "10"))
+#: Shards of the sparse ``by_deadline`` index the deadline sweep queries (spreads writes).
+DEADLINE_SHARDS = 8
+
+
+def deadline_policy():
+    """The deadline rules' thresholds from the settings above (``domain.deadlines.Policy``)."""
+    from .domain.deadlines import Policy
+    return Policy(yellow_days=YELLOW_WORKING_DAYS, yellow_share=YELLOW_SHARE,
+                  joint_step_days=JOINT_STEP_WORKING_DAYS, county_step_days=COUNTY_STEP_WORKING_DAYS)
+
 #: A case still unclassified after this many seconds has its intake event published again.
 INTAKE_STALL_SECONDS = int(os.environ.get("BIANMIN_INTAKE_STALL_SECONDS", "120"))
 

@@ -6,6 +6,7 @@ condition on the case's ``version`` so two concurrent writers cannot both win.
 from __future__ import annotations
 
 import datetime as dt
+import zlib
 from typing import Any
 
 from pynamodb.exceptions import DoesNotExist, QueryError, TransactWriteError
@@ -33,6 +34,25 @@ def _history_model(case_no: str, entry: HistoryEntry) -> CaseHistoryModel:
                             step_name=entry.step_name, action=entry.action, opinion=entry.opinion,
                             reason=entry.reason, data=entry.data or None, handler=entry.handler or None,
                             step_start=utc_iso(entry.step_start) if entry.step_start else None)
+
+
+def _update_actions(case_no: str, updates: dict[str, Any], removals: list[str]) -> list:
+    """Update actions for the case item; a ``next_check`` comes with its ``by_deadline`` shard
+    (and goes with it), so the sweep's index stays sparse and spread over the shards."""
+    updates = dict(updates)
+    removals = list(removals)
+    if updates.get("next_check"):
+        updates["deadline_shard"] = deadline_shard(case_no)
+    elif "next_check" in removals:
+        removals.append("deadline_shard")
+    return ([getattr(CaseModel, name).set(value) for name, value in updates.items()]
+            + [getattr(CaseModel, name).remove() for name in removals])
+
+
+def deadline_shard(case_no: str) -> str:
+    """The ``by_deadline`` shard of a case: a stable digest of its number modulo
+    ``settings.DEADLINE_SHARDS`` (Python's ``hash`` differs between processes)."""
+    return str(zlib.crc32(case_no.encode()) % settings.DEADLINE_SHARDS)
 
 
 def _reasons(exc: TransactWriteError) -> list[str | None]:
@@ -94,8 +114,7 @@ class DynamoCaseRepository:
         write itself (ValidationException, e.g. the case item would pass 400 KB); nothing is
         written either way."""
         case_no = case["case_no"]
-        actions = [getattr(CaseModel, name).set(value) for name, value in change.set.items()]
-        actions += [getattr(CaseModel, name).remove() for name in change.remove]
+        actions = _update_actions(case_no, change.set, change.remove)
         actions.append(CaseModel.version.add(1))
         stamp = utc_iso(at)
         try:
@@ -270,15 +289,15 @@ class DynamoCaseRepository:
             return None
 
     def record_classification(self, case: dict[str, Any], result: Classification,
-                              entry: HistoryEntry, at: dt.datetime, event: dict[str, Any] | None = None) -> None:
-        """Store the intake classification, its history entry and (optionally) its
-        ``case.classified`` event (outbox) in one transaction; the case leaves the pending-intake
-        index. Raises :class:`StaleCase` if the case changed meanwhile (nothing is written)."""
+                              entry: HistoryEntry, at: dt.datetime, event: dict[str, Any] | None = None,
+                              deadline: tuple[dict[str, Any], list[str]] = ({}, [])) -> None:
+        """Store the intake classification, its history entry, the case's clock and deadline
+        attributes (``deadline``: set, remove) and (optionally) its ``case.classified`` event
+        (outbox) in one transaction; the case leaves the pending-intake index. Raises
+        :class:`StaleCase` if the case changed meanwhile (nothing is written)."""
+        updates = {"case_classes": result.case_classes, "case_type": result.case_type, **deadline[0]}
         self._finish_intake(case, entry, event, [
-            CaseModel.case_classes.set(result.case_classes),
-            CaseModel.case_type.set(result.case_type),
-            CaseModel.due_date.set(result.due.date.isoformat()),
-            CaseModel.due_date_provisional.set(result.due.provisional),
+            *_update_actions(case["case_no"], updates, deadline[1]),
             CaseModel.classified_at.set(utc_iso(at)),
         ])
 

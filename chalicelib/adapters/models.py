@@ -30,6 +30,10 @@ events not yet published (outbox)      cases GSI ``pending_events`` (sparse, 8 s
                                        outbox_shard, created_at < cutoff
 a township's windows (A/B posts)       cases: Query pk="TOWNSHIP#<code>", sk begins_with "WINDOW#"
 a villager's messages                  cases: Query pk="INBOX#<applicant_key>" (newest first)
+cases whose warning may rise by a day   cases GSI ``by_deadline`` (sparse: open cases with a
+                                       next check, 8 shards): deadline_shard, next_check <= day
+cases with a provisional due date       cases GSI ``by_provisional_year`` (sparse): the year
+                                       without calendar data, case_no
 =====================================  ===============================================
 """
 from __future__ import annotations
@@ -209,6 +213,28 @@ class PendingEventsIndex(GlobalSecondaryIndex):
     created_at = UnicodeAttribute(range_key=True)
 
 
+class DeadlineIndex(GlobalSecondaryIndex):
+    """Sparse, sharded: open cases with the day (Asia/Shanghai, ISO) a warning may next rise."""
+
+    class Meta:
+        index_name = "by_deadline"
+        projection = KeysOnlyProjection()
+
+    deadline_shard = UnicodeAttribute(hash_key=True)
+    next_check = UnicodeAttribute(range_key=True)
+
+
+class ProvisionalYearIndex(GlobalSecondaryIndex):
+    """Sparse: open cases whose due date rests on a year without calendar data."""
+
+    class Meta:
+        index_name = "by_provisional_year"
+        projection = KeysOnlyProjection()
+
+    provisional_year = UnicodeAttribute(hash_key=True)
+    case_no = UnicodeAttribute(range_key=True)
+
+
 class CaseModel(Model):
     """The case item: pk="CASE#<case_no>", sk="CASE". Times are UTC ISO-8601."""
 
@@ -270,11 +296,24 @@ class CaseModel(Model):
     outcome = Utf8JSONAttribute(null=True)
     concluded_at = UnicodeAttribute(null=True)
     on_the_spot = BooleanAttribute(null=True)
+    # deadlines (chalicelib/domain/deadlines.py)
+    clock = Utf8JSONAttribute(null=True)
+    clock_paused = BooleanAttribute(null=True)
+    yellow_date = UnicodeAttribute(null=True)
+    warning_level = NumberAttribute(null=True)
+    step_warnings = Utf8JSONAttribute(null=True)
+    next_check = UnicodeAttribute(null=True)
+    deadline_shard = UnicodeAttribute(null=True)
+    provisional_year = UnicodeAttribute(null=True)
+    extension = Utf8JSONAttribute(null=True)
+    timeliness = Utf8JSONAttribute(null=True)
 
     pending_intake = PendingIntakeIndex()
     by_applicant = ApplicantIndex()
     by_agent = AgentIndex()
     by_queue = QueueIndex()
+    by_deadline = DeadlineIndex()
+    by_provisional_year = ProvisionalYearIndex()
 
 
 class CaseHistoryModel(Model):

@@ -105,6 +105,12 @@ def handover(case_no, caller):
     return _act(rules.HANDOVER, case_no, caller)
 
 
+@endpoint(bp, "/v1/cases/{case_no}/extension", methods=["POST"], roles=STAFF, content_types=BODY_TYPES)
+def extend(case_no, caller):
+    """延长办理期限 (行政许可法第四十二条): once, with the head's approval, reason recorded."""
+    return _act(rules.EXTEND, case_no, caller)
+
+
 @endpoint(bp, "/v1/cases/{case_no}/legs", methods=["POST"], roles=(WINDOW_CLERK,), content_types=BODY_TYPES)
 def record_leg(case_no, caller):
     """代办交接: the window receives the agent's paper materials, or hands the result back."""

@@ -12,7 +12,8 @@ Rules (``shared/docs/domain.md`` section 4):
   it falls back to "weekends only" and marks the result ``provisional``.
 
 The holiday source is ``chinese-calendar`` (knows 2004-2026 in version 1.11). Years loaded as
-data (issue 5) will be passed in as ``overrides``.
+data (the State Council's notice, loaded by an administrator: ``usecases/calendar_years.py``)
+are passed in as ``overrides`` and take precedence over the library.
 """
 from __future__ import annotations
 
@@ -67,6 +68,16 @@ class WorkingDayCalendar:
                  library: Callable[[dt.date], Optional[bool]] = _library_day_kind) -> None:
         self._overrides = overrides or {}
         self._library = library
+
+    def knows(self, year: int) -> bool:
+        """True when ``year`` has published data (loaded, or in the library); False when every
+        answer for that year is a weekends-only guess (``provisional``)."""
+        return year in self._overrides or self._library(dt.date(year, 1, 1)) is not None
+
+    @property
+    def loaded_years(self) -> list[int]:
+        """The years loaded as data (overriding the library), ascending."""
+        return sorted(self._overrides)
 
     def day_kind(self, day: dt.date) -> DayKind:
         """Return the :class:`DayKind` of ``day`` (a calendar date in Asia/Shanghai)."""

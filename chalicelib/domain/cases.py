@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from .calendar import DueDate, WorkingDayCalendar
+from .calendar import WORKING_DAYS, DueDate, WorkingDayCalendar
+from .deadlines import LEGAL_DEFAULT_WORKING_DAYS, calculate
 from .catalog import ServiceItem, Township
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -172,17 +173,12 @@ def classify(item: ServiceItem, township: Township, received_utc: dt.datetime,
     ``received_utc`` must be timezone-aware. Items without a promised limit (imported with names
     only) are treated as promised with the legal default of 20 working days (行政许可法第四十二条).
     """
-    local = received_utc.astimezone(SHANGHAI)
     limit = item.promised_limit
-    if limit is not None and limit.immediate:
-        opens, closes = township.office_hours
-        within_hours = opens <= local.time() <= closes
-        due = calendar.next_working_day(local.date(), include_start=within_hours)
-        primary = CLASS_IMMEDIATE
-    else:
-        value, unit = (limit.value, limit.unit) if limit else (20, "working_days")
-        due = calendar.add(local.date(), value, unit)
-        primary = CLASS_PROMISED
+    value, unit = (limit.value, limit.unit) if limit else (LEGAL_DEFAULT_WORKING_DAYS, WORKING_DAYS)
+    deadline = calculate(value, unit, received_utc, calendar=calendar, zone=SHANGHAI, office_hours=township.office_hours)
+    assert deadline.due_date is not None  # no pauses at intake
+    due = DueDate(deadline.due_date, deadline.provisional)
+    primary = CLASS_IMMEDIATE if value == 0 else CLASS_PROMISED
     classes = case_classes({"agent": has_agent, "status": SUBMITTED}, item)
     return Classification(case_classes=classes, case_type=CASE_TYPE_CODES[primary], due=due)
 CASE_CLASSES = tuple(CLASS_LABELS)

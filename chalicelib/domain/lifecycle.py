@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from .access import COUNTY_APPROVER, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, Forbidden
-from .calendar import WorkingDayCalendar
+from . import deadlines
+from .calendar import WORKING_DAYS, WorkingDayCalendar
 from .cases import (ACCEPTED, CASE_TYPE_CODES, CLASS_LABELS, CONCLUDED_APPROVED, CONCLUDED_REJECTED,  # noqa: F401
                     FORWARDED, IN_HANDLING, JOINT_APPROVAL, REFUSED, SHANGHAI, SPECIAL_PROCEDURE, STATUS_LABELS,
                     SUBMITTED, SUPPLEMENT_REQUIRED, WITHDRAWN, HistoryEntry, case_classes, utc_iso)
@@ -46,6 +47,7 @@ WITHDRAW = "withdraw"
 HANDOVER = "handover"
 RECORD_LEG = "record_leg"
 CONFIRM_LEG = "confirm_leg"
+EXTEND = "extend"
 
 #: The guard: the states each action may be taken in. Anything else is 409 with the current state.
 ALLOWED_FROM: dict[str, frozenset[str]] = {
@@ -62,6 +64,7 @@ ALLOWED_FROM: dict[str, frozenset[str]] = {
     HANDOVER: OPEN_STATES,
     RECORD_LEG: ALL_STATES,
     CONFIRM_LEG: ALL_STATES,
+    EXTEND: frozenset({ACCEPTED, IN_HANDLING, FORWARDED, JOINT_APPROVAL, SPECIAL_PROCEDURE}),
 }
 
 #: Who may take each action, by the capacity they act in on this case (see :class:`Actor`).
@@ -79,13 +82,14 @@ CAPACITIES: dict[str, frozenset[str]] = {
     HANDOVER: frozenset({WINDOW_CLERK}),
     RECORD_LEG: frozenset({WINDOW_CLERK}),
     CONFIRM_LEG: frozenset({WINDOW_CLERK, COUNTY_APPROVER, VILLAGE_AGENT}),
+    EXTEND: frozenset({WINDOW_CLERK, COUNTY_APPROVER}),
 }
 
 ACTION_LABELS = {
     ACCEPT: "受理", ISSUE_NOTICE: "一次性告知", SUPPLEMENT: "补正材料", REFUSE: "不予受理",
     START_SPECIAL_PROCEDURE: "特别程序开始", END_SPECIAL_PROCEDURE: "特别程序结束", FORWARD: "报送县级部门",
     DECIDE_JOINT_STEP: "并联审批", CONCLUDE: "办结", WITHDRAW: "撤回申请", HANDOVER: "首问责任移交",
-    RECORD_LEG: "材料交接", CONFIRM_LEG: "交接签收",
+    RECORD_LEG: "材料交接", CONFIRM_LEG: "交接签收", EXTEND: "延长办理期限",
 }
 
 #: Special procedures whose time does not count (行政许可法第四十五条); GB/T 39046 special
@@ -208,23 +212,6 @@ def acceptance_date(case: Mapping[str, Any], calendar: WorkingDayCalendar) -> tu
     return local_date(case.get("materials_complete_at") or case["submitted_at"]), "materials_complete"
 
 
-def _due_from(item: ServiceItem | None, township: Township | None, start: dt.date, moment: dt.datetime,
-              calendar: WorkingDayCalendar) -> tuple[str, bool]:
-    """Due date from the acceptance date: immediate items the same working day within office
-    hours (else the next working day); others the promised limit after ``start`` (the start
-    day not counted); items without limits the legal default of 20 working days (art. 42)."""
-    limit = item.promised_limit if item else None
-    if limit is not None and limit.immediate:
-        local = moment.astimezone(SHANGHAI)
-        opens, closes = township.office_hours if township else (dt.time(8, 30), dt.time(17, 30))
-        same_day = start == local.date() and opens <= local.time() <= closes
-        due = calendar.next_working_day(start, include_start=same_day or start < local.date())
-    else:
-        value, unit = (limit.value, limit.unit) if limit else (20, "working_days")
-        due = calendar.add(start, value, unit)
-    return due.date.isoformat(), due.provisional
-
-
 def _departments(raw: Any) -> list[dict[str, str]]:
     return [{"code": d["code"], "name": d["name"]} for d in (raw or []) if d.get("code") and d.get("name")]
 
@@ -233,7 +220,8 @@ def _departments(raw: Any) -> list[dict[str, str]]:
 
 def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], actor: Actor, at: dt.datetime, *,
            item: ServiceItem | None, township: Township | None, calendar: WorkingDayCalendar,
-           handover_to: Mapping[str, Any] | None = None, responsible_active: bool | None = None) -> Change:
+           handover_to: Mapping[str, Any] | None = None, responsible_active: bool | None = None,
+           policy: deadlines.Policy = deadlines.Policy()) -> Change:
     """Apply ``action`` to ``case`` (the stored attribute dict) at ``at`` (UTC, aware).
 
     ``params`` is the request body (already valid against ``schemas/case_<action>.json``);
@@ -246,6 +234,10 @@ def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], acto
     :class:`InvalidTransition` (409, with the current state) when the state does not allow it
     or the item's rules forbid it here, ``ValidationFailed`` (400) for parameters the rules
     reject (an unknown material, a rejection without reasons). Never mutates ``case``.
+
+    Every change also recomputes the case's clock and deadline attributes (:func:`case_clock`,
+    ``deadlines.refresh`` with ``policy``) and, when the case reaches a final state, records
+    its on-time data (``timeliness``).
     """
     if actor.capacity not in CAPACITIES[action]:
         raise NotYourAction()
@@ -265,6 +257,7 @@ def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], acto
     classes = case_classes(merged, item)
     change.set["case_classes"] = classes
     change.set["case_type"] = CASE_TYPE_CODES[classes[0]]
+    _keep_time(case, merged, change, item, township, at, calendar, policy)
     if "status" in change.set and "queue_sort" not in change.set and case.get("queue"):
         change.set["queue_sort"] = f"{change.set['status']}#{case['submitted_at']}"
     change.event_type = change.event_type or f"case.{action}"
@@ -273,6 +266,127 @@ def decide(case: Mapping[str, Any], action: str, params: Mapping[str, Any], acto
         change.history[i] = HistoryEntry(**{**entry.__dict__, "seq": seq + i + 1})
     change.set["history_count"] = seq + len(change.history)
     return change
+
+
+def case_clock(case: Mapping[str, Any], item: ServiceItem | None, township: Township | None,
+               calendar: WorkingDayCalendar) -> dict[str, Any] | None:
+    """The clock of ``case`` (``deadlines.Clock`` as stored) from its facts, or None while it
+    has not started.
+
+    Start: the acceptance date once accepted; before that, what accepting now would give
+    (:func:`acceptance_date`: receipt, or deemed receipt after a late notice), except that a
+    case waiting for materials after a timely notice has no clock (acceptance will date from
+    the day the materials are complete). Limit: the item's promised limit (or 20 working days,
+    行政许可法第四十二条), kept from the stored clock when the item is gone. An immediate item's
+    start day counts when it is a working day and the materials arrived within office hours.
+    Pauses: notice rounds and special procedures (``deadlines.case_pauses``). A final case
+    keeps its clock as it was."""
+    stored = case.get("clock")
+    if case["status"] in FINAL_STATES:
+        return stored
+    if case.get("accepted_on"):
+        start, basis = dt.date.fromisoformat(case["accepted_on"]), case.get("acceptance_basis") or "received"
+    else:
+        start, basis = acceptance_date(case, calendar)
+        if basis == "materials_complete" and case["status"] == SUPPLEMENT_REQUIRED:
+            return None
+    limit = item.promised_limit if item else None
+    if limit is not None:
+        value, unit = limit.value, limit.unit
+    elif stored:
+        value, unit = int(stored["value"]), stored["unit"]
+    else:
+        value, unit = deadlines.LEGAL_DEFAULT_WORKING_DAYS, WORKING_DAYS
+    moment = dt.datetime.fromisoformat(case.get("materials_complete_at") if basis == "materials_complete"
+                                       else case["submitted_at"])
+    hours = township.office_hours if township else (dt.time(8, 30), dt.time(17, 30))
+    counts = (moment.astimezone(SHANGHAI).date() == start
+              and deadlines.start_counts(value, moment, hours, calendar, SHANGHAI))
+    extension = int((case.get("extension") or {}).get("days") or 0)
+    return deadlines.Clock(start, value, unit, counts, deadlines.case_pauses(case, SHANGHAI), extension,
+                           basis).to_dict()
+
+
+def _keep_time(case: Mapping[str, Any], merged: dict[str, Any], change: Change, item: ServiceItem | None,
+               township: Township | None, at: dt.datetime, calendar: WorkingDayCalendar,
+               policy: deadlines.Policy) -> None:
+    """Recompute the clock and the deadline attributes of the case a change leaves; note a
+    pause, a resumption and the new due date in the change's history; on-time data at the end."""
+    clock = case_clock(merged, item, township, calendar)
+    if clock != case.get("clock"):
+        if clock is None:
+            change.remove.append("clock")
+        else:
+            change.set["clock"] = clock
+    if clock is None:
+        merged.pop("clock", None)
+    else:
+        merged["clock"] = clock
+    today = at.astimezone(SHANGHAI).date()
+    refreshed = deadlines.refresh(merged, today, calendar, SHANGHAI, policy)
+    change.set.update(refreshed.set)
+    change.remove.extend(a for a in refreshed.remove if a not in change.set and a not in change.remove)
+    if merged["status"] in FINAL_STATES and merged.get("clock") and case["status"] not in FINAL_STATES:
+        change.set["timeliness"] = deadlines.on_time(merged, today, calendar, SHANGHAI, policy)
+    if not change.history or merged["status"] in FINAL_STATES:
+        return
+    now_paused = "clock_paused" in refreshed.set or (bool(merged.get("clock_paused"))
+                                                      and "clock_paused" not in refreshed.remove)
+    was_paused = bool(case.get("clock_paused"))
+    note: dict[str, Any] = {}
+    if now_paused and not was_paused:
+        note["clock"] = "paused"
+    elif was_paused and not now_paused:
+        note["clock"] = "resumed"
+    elif clock is None and case.get("clock"):
+        note["clock"] = "not_started"
+    after = {**merged, **change.set}
+    due = None if "due_date" in change.remove else after.get("due_date")
+    if note or due != case.get("due_date"):
+        note.update(due_date=due, due_date_provisional=bool(after.get("due_date_provisional")) if due else None)
+        last = change.history[-1]
+        change.history[-1] = HistoryEntry(**{**last.__dict__, "data": {**(last.data or {}), **note}})
+
+
+def warn(case: Mapping[str, Any], at: dt.datetime, calendar: WorkingDayCalendar,
+         policy: deadlines.Policy = deadlines.Policy()) -> Change | None:
+    """The deadline sweep's change to ``case`` at ``at``: raise the warning levels that have
+    risen since they were last announced (one history entry "时限预警", event
+    ``case.warning``) and move ``next_check`` on. None when there is nothing to write (a
+    second sweep of the same day). Pure; the sweep writes it conditioned on the version."""
+    if case["status"] in FINAL_STATES:
+        return None
+    refreshed = deadlines.refresh(case, at.astimezone(SHANGHAI).date(), calendar, SHANGHAI, policy, announce=True)
+    if not refreshed.set and not refreshed.remove:
+        return None
+    change = Change("warn", {"status": case["status"], **refreshed.set}, remove=list(refreshed.remove))
+    if refreshed.raised:
+        seq = int(case["history_count"]) + 1
+        levels = {target: deadlines.LEVEL_CODES[level] for target, level in refreshed.raised}
+        worst = max(level for _, level in refreshed.raised)
+        text = _warning_text(case, refreshed.raised, refreshed.set.get("due_date", case.get("due_date")))
+        change.history.append(HistoryEntry(seq=seq, at=at, actor="system", role="system", step_name="时限预警",
+                                           action=OTHER, opinion=text,
+                                           data={"warnings": levels, "warning_level": deadlines.LEVEL_CODES[worst],
+                                                 "due_date": refreshed.set.get("due_date", case.get("due_date"))}))
+        change.set["history_count"] = seq
+        change.event_type = "case.warning_red" if worst == deadlines.RED else "case.warning_yellow"
+    return change
+
+
+def _warning_text(case: Mapping[str, Any], raised: list[tuple[str, int]], due: str | None) -> str:
+    """zh-CN text of raised warnings, e.g. "办件黄灯：临近办结时限（承诺办结日期 2026-12-04）"."""
+    parts = []
+    for target, level in raised:
+        colour = "红灯：已超过办结时限" if level == deadlines.RED else "黄灯：临近办结时限"
+        if target == "case":
+            parts.append(f"办件{colour}（承诺办结日期 {due or ''}）")
+        else:
+            kind, code = target.split(":", 1)
+            name = ((case.get("approvals") or {}).get(code) or {}).get("name") or \
+                (case.get("forwarded_to") or {}).get("name") or code
+            parts.append(f"{'并联审批' if kind == 'joint' else '县级部门办理'}环节（{name}）{colour}")
+    return "；".join(parts)
 
 
 def _entry(actor: Actor, at: dt.datetime, step: str, action: str = PASS, opinion: str = "", reason: str = "",
@@ -287,12 +401,9 @@ def _accept(case, params, actor, at, *, item, township, calendar, **_):
     opinion = _text(params, "opinion", "受理意见", problems, required=False) or "材料齐全，符合法定形式，予以受理"
     _raise(problems)
     accepted_on, basis = acceptance_date(case, calendar)
-    due, provisional = _due_from(item, township, accepted_on, at, calendar)
     updates: dict[str, Any] = {"status": ACCEPTED, "accepted_at": utc_iso(at), "accepted_on": accepted_on.isoformat(),
-                               "acceptance_basis": basis, "due_date": due, "due_date_provisional": provisional,
-                               "accepted_by": actor.subject}
-    data = {"accepted_on": accepted_on.isoformat(), "acceptance_basis": basis, "due_date": due,
-            "due_date_provisional": provisional}
+                               "acceptance_basis": basis, "accepted_by": actor.subject}
+    data = {"accepted_on": accepted_on.isoformat(), "acceptance_basis": basis}  # + the due date (decide)
     history = [_entry(actor, at, "受理", opinion=opinion, data=data,
                       step_start=dt.datetime.fromisoformat(case.get("materials_complete_at") or case["submitted_at"]))]
     steps = []
@@ -625,11 +736,35 @@ def _confirm_leg(case, params, actor, at, **_):
     return Change(CONFIRM_LEG, {"status": case["status"], "legs": legs}, history=history)
 
 
+def _extend(case, params, actor, at, *, item, **_):
+    """行政许可法第四十二条: a decision not possible within the limit may be extended once, with
+    the approval of the head of the organ (10 working days; 15 for joint handling); the reason
+    is told to the applicant. The clerk (or the county department holding the case) records
+    who approved it."""
+    _county_may_act(case, actor, EXTEND)
+    if case.get("extension"):
+        raise InvalidTransition(case, EXTEND, "该办件已延长过办理期限，依法只能延长一次", code="ALREADY_EXTENDED")
+    problems: list[FieldProblem] = []
+    reason = _text(params, "reason", "延长理由", problems)
+    approver = _text(params, "approver", "批准人（本机关负责人）", problems)
+    most = (deadlines.JOINT_EXTENSION_WORKING_DAYS if case.get("joint_departments")
+            else deadlines.EXTENSION_WORKING_DAYS)
+    days = params.get("days", most)
+    if days > most:
+        problems.append(FieldProblem("days", "EXTENSION_TOO_LONG", f"依法最多延长{most}个工作日"))
+    _raise(problems)
+    extension = {"days": days, "reason": reason, "approver": approver, "recorded_by": actor.subject,
+                 "recorded_at": utc_iso(at), "legal_basis": "《中华人民共和国行政许可法》第四十二条"}
+    history = [_entry(actor, at, "延长办理期限", action=OTHER, opinion=reason, reason=f"经{approver}批准",
+                      data={"days": days, "approver": approver, "previous_due_date": case.get("due_date")})]
+    return Change(EXTEND, {"status": case["status"], "extension": extension}, history=history)
+
+
 _HANDLERS = {
     ACCEPT: _accept, ISSUE_NOTICE: _issue_notice, SUPPLEMENT: _supplement, REFUSE: _refuse,
     START_SPECIAL_PROCEDURE: _start_special, END_SPECIAL_PROCEDURE: _end_special, FORWARD: _forward,
     DECIDE_JOINT_STEP: _decide_joint_step, CONCLUDE: _conclude, WITHDRAW: _withdraw, HANDOVER: _handover,
-    RECORD_LEG: _record_leg, CONFIRM_LEG: _confirm_leg,
+    RECORD_LEG: _record_leg, CONFIRM_LEG: _confirm_leg, EXTEND: _extend,
 }
 
 
@@ -639,32 +774,15 @@ def transition_table() -> list[tuple[str, str, list[str]]]:
 
 
 def pending_departments(case: Mapping[str, Any], at: dt.datetime, calendar: WorkingDayCalendar,
-                        step_days: int) -> list[dict[str, Any]]:
+                        policy: deadlines.Policy = deadlines.Policy()) -> list[dict[str, Any]]:
     """Joint-approval departments still pending on ``case`` with the working days they have
-    taken since the step started (Asia/Shanghai dates) and ``late`` when that exceeds
-    ``step_days`` working days: "a late department is visible"."""
-    out = []
-    today = at.astimezone(SHANGHAI).date()
-    for code, a in (case.get("approvals") or {}).items():
-        if a["state"] != "pending":
-            continue
-        started = local_date(a["started_at"])
-        used = working_days_between(started, today, calendar)
-        out.append({"department": code, "name": a["name"], "started_at": a["started_at"], "working_days": used,
-                    "late": used > step_days})
-    return out
-
-
-def working_days_between(start: dt.date, end: dt.date, calendar: WorkingDayCalendar) -> int:
-    """Working days after ``start`` up to and including ``end`` (Asia/Shanghai dates); 0 when
-    ``end`` is not after ``start``. Counts at most 1,000 days."""
-    days = 0
-    day = start
-    while day < end and days < 1000:
-        day += dt.timedelta(days=1)
-        if calendar.day_kind(day).working:
-            days += 1
-    return days
+    taken since the step started (Asia/Shanghai dates) and ``late`` once that passes
+    ``policy.joint_step_days`` (the step is red): "a late department is visible"."""
+    steps = deadlines.step_deadlines(case, at.astimezone(SHANGHAI).date(), calendar, SHANGHAI, policy)
+    return [{"department": s.department, "name": s.name, "started_at": s.started_at,
+             "working_days": s.deadline.working_days_used, "late": s.deadline.level == deadlines.RED,
+             "warning_level": deadlines.LEVEL_CODES[s.deadline.level]}
+            for s in steps if s.kind == "joint"]
 
 
 def visible_actions(case: Mapping[str, Any], capacities: Iterable[str]) -> list[str]:

@@ -34,7 +34,8 @@ MESSAGES = {
     "case.concluded_rejected": "您的申请“{item}”已办结（不予批准），请查看理由和依据。",
     "case.withdraw": "您的申请“{item}”已撤回。",
     "case.start_special_procedure": "您的申请“{item}”进入特别程序（{name}），该期间不计入办理时限。",
-    "case.end_special_procedure": "您的申请“{item}”特别程序已结束，继续办理。",
+    "case.end_special_procedure": "您的申请“{item}”特别程序已结束，继续办理，承诺办结日期 {due}。",
+    "case.extend": "您的申请“{item}”经批准延长办理期限，新的承诺办结日期 {due}。",
 }
 
 

@@ -16,6 +16,7 @@ from typing import Any, Callable
 from .. import settings
 from .. import validation as schemas
 from ..domain import cases as case_rules
+from ..domain import deadlines
 from ..domain.calendar import DueDate, WorkingDayCalendar
 from ..domain.catalog import content_hash
 from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference, invalid_cursor,
@@ -98,12 +99,34 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None,
         "version": int(case["version"]),
         **{k: mask_deep(case.get(k)) for k in _LIFECYCLE_FIELDS},
     }
-    if calendar is not None and case.get("approvals"):
-        view["pending_departments"] = lifecycle_rules.pending_departments(
-            case, now or utcnow(), calendar, settings.JOINT_STEP_WORKING_DAYS)
+    if calendar is not None:
+        view.update(deadline_view(case, now or utcnow(), calendar))
     if history is not None:
         view["history"] = [_step(h) for h in history]
     return view
+
+
+def deadline_view(case: dict[str, Any], now: dt.datetime, calendar: WorkingDayCalendar) -> dict[str, Any]:
+    """The live deadline of a case for the applicant and staff (``domain.deadlines``): the due
+    date, working days left, warning level and pause state as of ``now`` (the sweep announces
+    changes; this is always current), the pending steps with their own limits, a case in joint
+    approval's ``pending_departments``, the extension and, once concluded, its on-time data."""
+    out: dict[str, Any] = {"extension": mask_deep(case.get("extension")), "timeliness": case.get("timeliness")}
+    policy = settings.deadline_policy()
+    today = now.astimezone(case_rules.SHANGHAI).date()
+    final = case["status"] in lifecycle_rules.FINAL_STATES
+    clock = deadlines.clock_of(case, case_rules.SHANGHAI)
+    if clock is not None and not final:
+        deadline = deadlines.evaluate(clock, today, calendar, policy)
+        out["deadline"] = {**deadline.to_dict(), "basis": case["clock"].get("basis"),
+                           "started_on": case["clock"]["start"]}
+    else:
+        out["deadline"] = None
+    steps = [] if final else deadlines.step_deadlines(case, today, calendar, case_rules.SHANGHAI, policy)
+    out["step_deadlines"] = [s.to_dict() for s in steps]
+    if case.get("approvals"):
+        out["pending_departments"] = lifecycle_rules.pending_departments(case, now, calendar, policy)
+    return out
 
 
 def _step(h: dict[str, Any]) -> dict[str, Any]:
@@ -338,6 +361,7 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
             raise ValueError("事项或乡镇设置不存在")
         received = dt.datetime.fromisoformat(case["submitted_at"])
         result = case_rules.classify(found[0], township, received, bool(case.get("agent")), calendar)
+        deadline: tuple[dict[str, Any], list[str]] = ({}, [])
         if case.get("accepted_at") or case["status"] != case_rules.SUBMITTED or case.get("notices"):
             # staff acted before this message arrived (a notice round may be over already, the
             # case back in "submitted"): their classes and due date stand
@@ -345,6 +369,8 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
             due = (DueDate(dt.date.fromisoformat(case["due_date"]), bool(case.get("due_date_provisional")))
                    if case.get("due_date") else result.due)
             result = case_rules.Classification(classes, case_rules.CASE_TYPE_CODES[classes[0]], due)
+        else:
+            deadline = _first_deadline(case, found[0], township, calendar, moment)
     except ValueError as exc:
         reason = f"无法自动分类和计算时限：{exc}，请窗口人工处理"
         entry = case_rules.HistoryEntry(seq=seq, at=moment, actor="system", role="system",
@@ -359,10 +385,21 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
     event = case_event({**case, "version": int(case["version"]) + 1, "case_classes": result.case_classes,
                         "case_type": result.case_type, "due_date": result.due.date.isoformat()},
                        EVENT_CASE_CLASSIFIED, seq, moment)
-    outcome = _record(cases, cases.record_classification, case, "classified", result, entry, moment, event=event)
+    outcome = _record(cases, cases.record_classification, case, "classified", result, entry, moment, event=event,
+                      deadline=deadline)
     if outcome == "classified":
         publish_event(events, cases, event, moment)
     return outcome
+
+
+def _first_deadline(case: dict[str, Any], item, township, calendar: WorkingDayCalendar,
+                    moment: dt.datetime) -> tuple[dict[str, Any], list[str]]:
+    """The clock of a new case (from receipt: 行政许可法第三十二条) and its deadline
+    attributes, as ``(set, remove)`` for the case item."""
+    clock = lifecycle_rules.case_clock(case, item, township, calendar)
+    refreshed = deadlines.refresh({**case, "clock": clock}, moment.astimezone(case_rules.SHANGHAI).date(), calendar,
+                                  case_rules.SHANGHAI, settings.deadline_policy())
+    return {"clock": clock, **refreshed.set}, refreshed.remove
 
 
 def _record(cases, write, case: dict[str, Any], outcome: str, *args: Any, **kwargs: Any) -> str:

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping
 
 from .. import settings
 from .. import validation as schemas
+from ..domain import deadlines
 from ..domain import lifecycle as rules
 from ..domain import windows as window_rules
 from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, SUPERVISOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK,
@@ -51,7 +52,7 @@ SCHEMAS = {
     rules.END_SPECIAL_PROCEDURE: "case_special_procedure_end", rules.FORWARD: "case_forward",
     rules.DECIDE_JOINT_STEP: "case_joint_decision", rules.CONCLUDE: "case_conclusion",
     rules.WITHDRAW: "case_withdrawal", rules.HANDOVER: "case_handover", rules.RECORD_LEG: "case_leg",
-    rules.CONFIRM_LEG: "case_leg_receipt",
+    rules.CONFIRM_LEG: "case_leg_receipt", rules.EXTEND: "case_extension",
 }
 
 
@@ -146,7 +147,8 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             colleague = _resolve_colleague(identity, body["to"], case["township_code"])
             responsible_active = _responsible_active(identity, case)
         change = _decide(case, action, body, actors, moment, item=item, township=township, calendar=calendar,
-                         handover_to=colleague, responsible_active=responsible_active)
+                         handover_to=colleague, responsible_active=responsible_active,
+                         policy=settings.deadline_policy())
         event = _event(case, change, moment)
         trail = audit.entry(principal, origin, f"case.{action}", audit.case_target(case_no),
                             {"status": change.status, "from": case["status"]}, moment)
@@ -341,21 +343,25 @@ def department_queue(principal: Principal, origin: Origin, params: Mapping[str, 
                      calendar, now: Clock = utcnow) -> dict[str, Any]:
     """``GET /v1/workbench/approvals``: the steps waiting at the approver's county department
     (forwarded cases and joint-approval steps), oldest first, with the working days each has
-    waited and ``late`` past the step limit (``settings.JOINT_STEP_WORKING_DAYS``)."""
+    waited, its step due date and warning level, and ``late`` once red (step limits:
+    ``settings.JOINT_STEP_WORKING_DAYS``, ``settings.COUNTY_STEP_WORKING_DAYS``; the case's
+    pauses are not on the step record, so a paused step can show red here early)."""
     principal.require(COUNTY_APPROVER)
     cursor, limit = _page_args(params)
     try:
         rows, next_cursor = cases.department_steps(principal.department or "", limit, cursor)
     except ValueError as exc:
         raise invalid_cursor() from exc
-    moment = now()
+    today = now().astimezone(rules.SHANGHAI).date()
+    policy = settings.deadline_policy()
     steps = []
     for r in rows:
-        waited = rules.working_days_between(rules.local_date(r["started_at"]), moment.astimezone(rules.SHANGHAI).date(),
-                                            calendar)
+        step = deadlines.step_deadline(r["kind"], r["started_at"], today, calendar, rules.SHANGHAI, policy)
         steps.append({"case_no": r["case_no"], "item_name": r["item_name"], "township_code": r["township_code"],
                       "kind": r["kind"], "department": r["department"], "started_at": r["started_at"],
-                      "working_days": waited, "late": waited > settings.JOINT_STEP_WORKING_DAYS})
+                      "working_days": step.working_days_used, "late": step.level == deadlines.RED,
+                      "due_date": step.due_date.isoformat() if step.due_date else None,
+                      "warning_level": deadlines.LEVEL_CODES[step.level]})
     audit.record(audit_log, principal, origin, "queue.list", audit.subject_target(principal.subject),
                  {"department": principal.department, "count": len(steps)})
     return {"department": principal.department, "steps": steps, "next_cursor": next_cursor}

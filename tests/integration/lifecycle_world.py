@@ -10,7 +10,7 @@ import json
 
 from chalicelib import settings
 from chalicelib.domain.access import COUNTY_APPROVER, VILLAGER, WINDOW_CLERK
-from chalicelib.domain.lifecycle import (ACCEPT, CONCLUDE, CONFIRM_LEG, DECIDE_JOINT_STEP, END_SPECIAL_PROCEDURE,
+from chalicelib.domain.lifecycle import (ACCEPT, CONCLUDE, EXTEND, CONFIRM_LEG, DECIDE_JOINT_STEP, END_SPECIAL_PROCEDURE,
                                          FORWARD, HANDOVER, ISSUE_NOTICE, RECORD_LEG, REFUSE,
                                          START_SPECIAL_PROCEDURE, SUPPLEMENT, WITHDRAW)
 from tests.conftest import Auth, Queues, seeded_client, valid_submission
@@ -23,7 +23,7 @@ ROUTES = {
     ACCEPT: "accept", ISSUE_NOTICE: "notices", SUPPLEMENT: "supplements", REFUSE: "refusal",
     START_SPECIAL_PROCEDURE: "special-procedure", END_SPECIAL_PROCEDURE: "special-procedure/end",
     FORWARD: "forward", DECIDE_JOINT_STEP: "approvals", CONCLUDE: "conclusion", WITHDRAW: "withdrawal",
-    HANDOVER: "handover", RECORD_LEG: "legs", CONFIRM_LEG: "legs/1/receipt",
+    HANDOVER: "handover", RECORD_LEG: "legs", CONFIRM_LEG: "legs/1/receipt", EXTEND: "extension",
 }
 
 #: a body each route accepts, so that a refusal is the state's, not the body's
@@ -39,6 +39,7 @@ BODIES = {
     CONCLUDE: {"result": "approved", "opinion": "同意"},
     WITHDRAW: {"reason": "不再需要"},
     HANDOVER: {"to": "clerk.li", "reason": "轮岗"},
+    EXTEND: {"reason": "需组织现场核查", "approver": "王主任"},
     RECORD_LEG: {"kind": "village_to_township"},
     CONFIRM_LEG: {},
 }

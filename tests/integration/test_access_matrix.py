@@ -95,6 +95,7 @@ MATRIX = {
     ("POST", "/v1/cases/{case_no}/conclusion"): STAFF_ACTION,
     ("POST", "/v1/cases/{case_no}/withdrawal"): token_holders(404, villager=200, agent=200, **STAFF_403),
     ("POST", "/v1/cases/{case_no}/handover"): CLERK_ACTION,  # to the colleague clerk.m2
+    ("POST", "/v1/cases/{case_no}/extension"): STAFF_ACTION,
     ("POST", "/v1/cases/{case_no}/legs"): CLERK_ACTION,  # a case the consented agent filed
     # each receiving role signs its own pending leg: agent township_to_village (after the township
     # concluded), approver township_to_county (the forward), clerk county_to_township (the county's conclusion)
@@ -127,6 +128,7 @@ ACTION_BODIES = {
     "conclusion": {"result": "approved"},
     "withdrawal": {"reason": "不再需要"},
     "handover": {"to": COLLEAGUE, "reason": "调岗"},
+    "extension": {"reason": "需现场核查", "approver": "张主任"},
     "legs": {"kind": "village_to_township", "materials": ["居民户口簿"]},
     "legs/{leg_no}/receipt": {},
 }
@@ -243,7 +245,7 @@ class World:
             return self.accepted("HH-NY-001"), None
         if action == "approvals":  # joint approval pending at NYNCJ, ZRZYJ and ZJJ
             return self.accepted("HH-ZJ-002"), None
-        if action in ("special-procedure", "special-procedure/end", "conclusion"):
+        if action in ("special-procedure", "special-procedure/end", "conclusion", "extension"):
             actor = "approver" if role == "approver" else "clerk"
             case_no = self.forwarded() if actor == "approver" else self.accepted("HH-MZ-006")
             if action == "special-procedure/end":

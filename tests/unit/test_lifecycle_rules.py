@@ -27,7 +27,7 @@ from chalicelib.domain.access import COUNTY_APPROVER, VILLAGE_AGENT, VILLAGER, W
 from chalicelib.domain.calendar import WorkingDayCalendar
 from chalicelib.domain.catalog import ServiceItem, Township
 from chalicelib.domain.errors import ValidationFailed
-from chalicelib.domain.lifecycle import (ACCEPT, ALL_STATES, ALLOWED_FROM, CAPACITIES, CONCLUDE, CONFIRM_LEG,
+from chalicelib.domain.lifecycle import (ACCEPT, EXTEND, ALL_STATES, ALLOWED_FROM, CAPACITIES, CONCLUDE, CONFIRM_LEG,
                                          DECIDE_JOINT_STEP, END_SPECIAL_PROCEDURE, FINAL_STATES, FORWARD, HANDOVER,
                                          ISSUE_NOTICE, OPEN_STATES, RECORD_LEG, REFUSE, START_SPECIAL_PROCEDURE,
                                          SUPPLEMENT, WITHDRAW, Actor, InvalidTransition, NotYourAction,
@@ -78,6 +78,7 @@ BODIES = {
     HANDOVER: {"to": "clerk.li", "reason": "轮岗"},
     RECORD_LEG: {"kind": "village_to_township", "materials": ["申请书"]},
     CONFIRM_LEG: {"leg_no": 1},
+    EXTEND: {"reason": "需组织现场核查", "approver": "王主任"},
 }
 
 _numbers = iter(range(1000, 10000))
@@ -268,6 +269,11 @@ ALLOWED = [
        state) for state in sorted(ALL_STATES) for variant in BUILDERS[state]],
     *[(state, variant, CONFIRM_LEG, AGENT, "pending-leg", state)
       for state in sorted(ALL_STATES) for variant in BUILDERS[state]],
+    ("accepted", "devolved", EXTEND, CLERK, None, "accepted"),
+    ("in_handling", "devolved", EXTEND, CLERK, None, "in_handling"),
+    ("joint_approval", "joint", EXTEND, CLERK, None, "joint_approval"),
+    ("special_procedure", "township", EXTEND, CLERK, None, "special_procedure"),
+    ("forwarded", "entrusted", EXTEND, APPROVERS["MZJ"], None, "forwarded"),
 ]
 
 
@@ -323,7 +329,9 @@ def test_a_notice_after_five_working_days_means_the_application_was_accepted_on_
     after, change = _notice_then_accept(day(8), day(9), day(10))  # notice Tuesday 11th: one day late
     assert after["notices"][0]["late"] is True
     assert (after["accepted_on"], after["acceptance_basis"]) == ("2025-11-03", "deemed_received")
-    assert after["due_date"] == "2025-11-17"
+    # 10 working days from the 3rd would end on the 17th; the clock paused while the applicant
+    # supplemented (notice on the 11th, materials on the 12th: the 12th does not count)
+    assert after["due_date"] == "2025-11-18"
     assert change.history[0].data["acceptance_basis"] == "deemed_received"
 
 
