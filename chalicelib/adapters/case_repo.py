@@ -224,11 +224,14 @@ class DynamoCaseRepository:
         return out
 
     def add_message(self, message: dict[str, Any]) -> bool:
-        """Store an applicant message once per event; False when it was stored already."""
+        """Store a message in the inbox of ``message["recipient"]`` (an applicant's key, or a
+        staff inbox such as ``staff_<username>``, ``TOWNSHIP#<code>``, ``SUPERVISOR#<code>``,
+        ``DEPARTMENT#<code>``, ``ROLE#administrator``) once per event id; False when it was
+        stored already."""
         from pynamodb.exceptions import PutError
         try:
-            MessageModel(f"INBOX#{message['applicant_key']}", f"{message['created_at']}#{message['event_id']}",
-                         **{k: v for k, v in message.items() if k != "applicant_key"}
+            MessageModel(f"INBOX#{message['recipient']}", f"{message['created_at']}#{message['event_id']}",
+                         **{k: v for k, v in message.items() if k != "recipient"}
                          ).save(condition=MessageModel.pk.does_not_exist())
         except PutError as exc:
             if exc.cause_response_code == "ConditionalCheckFailedException":
@@ -236,10 +239,10 @@ class DynamoCaseRepository:
             raise
         return True
 
-    def messages(self, applicant_key: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """A villager's messages, newest first: ``(messages, next cursor)``."""
-        start = _decode_cursor(cursor, f"INBOX#{applicant_key}", {"pk", "sk"}) if cursor else None
-        result = MessageModel.query(f"INBOX#{applicant_key}", scan_index_forward=False, limit=limit,
+    def messages(self, recipient: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """The messages of an inbox (see :meth:`add_message`), newest first: ``(messages, next cursor)``."""
+        start = _decode_cursor(cursor, f"INBOX#{recipient}", {"pk", "sk"}) if cursor else None
+        result = MessageModel.query(f"INBOX#{recipient}", scan_index_forward=False, limit=limit,
                                     last_evaluated_key=start)
         return _rows(result)
 

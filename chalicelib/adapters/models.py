@@ -416,8 +416,9 @@ class WindowModel(Model):
 
 
 class MessageModel(Model):
-    """A message to an applicant about their case: pk="INBOX#<applicant_key>",
-    sk="<created_at>#<event_id>". Written once per event (conditional put)."""
+    """A message in an inbox: pk="INBOX#<recipient>" (an applicant's key or a staff inbox,
+    ``CaseRepository.add_message``), sk="<created_at>#<event_id>". Written once per event
+    (conditional put)."""
 
     class Meta(_Meta):
         table_name = settings.CASES_TABLE
@@ -425,7 +426,7 @@ class MessageModel(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     event_id = UnicodeAttribute()
-    case_no = UnicodeAttribute()
+    case_no = UnicodeAttribute(null=True)
     event_type = UnicodeAttribute()
     text = UnicodeAttribute()
     filed_by = UnicodeAttribute(null=True)

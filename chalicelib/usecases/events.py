@@ -95,7 +95,7 @@ def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> 
     outcome = "nothing"
     if event.get("text") and event.get("applicant_key"):
         created = event["at"]
-        stored = cases.add_message({"applicant_key": event["applicant_key"], "event_id": event["event_id"],
+        stored = cases.add_message({"recipient": event["applicant_key"], "event_id": event["event_id"],
                                     "case_no": event["case_no"], "event_type": event["event_type"],
                                     "text": event["text"], "filed_by": event.get("filed_by"), "created_at": created,
                                     "expires_at": dt.datetime.fromisoformat(created) + dt.timedelta(days=365)})
