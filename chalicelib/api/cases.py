@@ -28,7 +28,8 @@ def submit_case(caller):
 def my_cases(caller):
     """The caller's cases (villager) or the cases they carry (agent); ``?cursor=``."""
     return intake.my_cases(caller.principal, caller.origin, cases=container.cases(), identity=container.identity(),
-                           audit_log=container.audit_log(), cursor=query_params(bp.current_request).get("cursor"))
+                           audit_log=container.audit_log(), cursor=query_params(bp.current_request).get("cursor"),
+                           calendar=container.calendar())
 
 
 @endpoint(bp, "/v1/cases/{case_no}")

@@ -133,7 +133,7 @@ def confirm_leg(case_no, leg_no, caller):
 def clerk_queue(caller):
     """A window's cases by state (``?window=&status=&case_class=&cursor=&limit=``)."""
     return lifecycle.clerk_queue(caller.principal, caller.origin, query_params(bp.current_request),
-                                 cases=container.cases(), audit_log=container.audit_log())
+                                 cases=container.cases(), audit_log=container.audit_log(), calendar=container.calendar())
 
 
 @endpoint(bp, "/v1/workbench/approvals", roles=(COUNTY_APPROVER,))

@@ -20,7 +20,7 @@ from typing import Any, Iterable, Mapping
 from .access import COUNTY_APPROVER, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, Forbidden
 from . import deadlines
 from .calendar import WORKING_DAYS, WorkingDayCalendar
-from .cases import (ACCEPTED, CASE_TYPE_CODES, CLASS_LABELS, CONCLUDED_APPROVED, CONCLUDED_REJECTED,  # noqa: F401
+from .cases import (ACCEPTED, CASE_TYPE_CODES, CONCLUDED_APPROVED, CONCLUDED_REJECTED,
                     FORWARDED, IN_HANDLING, JOINT_APPROVAL, REFUSED, SHANGHAI, SPECIAL_PROCEDURE, STATUS_LABELS,
                     SUBMITTED, SUPPLEMENT_REQUIRED, WITHDRAWN, HistoryEntry, case_classes, utc_iso)
 from .catalog import ServiceItem, Township

@@ -165,10 +165,11 @@ def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity
 
 
 def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log, limit: int = 20,
-             cursor: str | None = None, now: Clock = utcnow) -> dict[str, Any]:
+             cursor: str | None = None, now: Clock = utcnow,
+             calendar: WorkingDayCalendar | None = None) -> dict[str, Any]:
     """``GET /v1/cases``: a villager's own cases (by bound resident ID), or for a village agent
     the cases they filed that a consent still covers; newest first, paginated with an opaque
-    cursor. Other roles get 403 (clerks' queues arrive with the lifecycle issue). Audited."""
+    cursor; with a ``calendar`` each shows its live deadline. Other roles get 403. Audited."""
     principal.require(VILLAGER, VILLAGE_AGENT)
     if cursor is not None and not _CURSOR.fullmatch(cursor):
         raise invalid_cursor()
@@ -187,7 +188,7 @@ def my_cases(principal: Principal, origin: Origin, *, cases, identity, audit_log
         raise invalid_cursor() from exc
     audit.record(audit_log, principal, origin, "case.list", audit.subject_target(principal.subject),
                  {"count": len(listed)}, moment)
-    return {"cases": [case_view(c) for c in listed], "next_cursor": next_cursor}
+    return {"cases": [case_view(c, calendar=calendar, now=moment) for c in listed], "next_cursor": next_cursor}
 
 
 def _filer(body: dict[str, Any], principal: Principal, station: dict[str, Any] | None, applicant_key: str,

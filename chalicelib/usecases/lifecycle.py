@@ -27,7 +27,7 @@ from ..domain import lifecycle as rules
 from ..domain import windows as window_rules
 from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, SUPERVISOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK,
                              CaseAccess, Forbidden, Origin, Principal, agent_may_act)
-from ..domain.cases import utc_iso
+from ..domain.cases import CLASS_LABELS, utc_iso
 from ..domain.catalog import content_hash
 from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, ValidationFailed,
                              invalid_cursor)
@@ -295,21 +295,22 @@ def _page_args(params: Mapping[str, str]) -> tuple[str | None, int]:
     return cursor, limit
 
 
-def _queue_row(case: dict[str, Any]) -> dict[str, Any]:
-    view = case_view(case)
+def _queue_row(case: dict[str, Any], calendar=None, now: dt.datetime | None = None) -> dict[str, Any]:
+    view = case_view(case, calendar=calendar, now=now)
     view.pop("note", None)
     view["responsible"] = case.get("responsible")
     view["responsible_name"] = case.get("responsible_name")
     return view
 
 
-def clerk_queue(principal: Principal, origin: Origin, params: Mapping[str, str], *, cases, audit_log
-                ) -> dict[str, Any]:
+def clerk_queue(principal: Principal, origin: Origin, params: Mapping[str, str], *, cases, audit_log,
+                calendar=None, now: Clock = utcnow) -> dict[str, Any]:
     """``GET /v1/workbench/queue?window=&status=&case_class=&cursor=&limit=``: the cases of
     one window the caller works (A post, or B while A is absent; supervisors any window of
     their township), in one state when ``status`` is given, oldest first, from the
     ``by_queue`` index (no scan). Without ``window``: the first window the caller works.
-    ``case_class`` filters the page. Answers the windows the caller works too."""
+    ``case_class`` filters the page. Answers the windows the caller works too; with a
+    ``calendar`` every row shows its live deadline (due date, working days left, warning)."""
     principal.require(WINDOW_CLERK, SUPERVISOR)
     township = params.get("township") or (principal.township_codes[0] if principal.township_codes else "")
     if township not in principal.township_codes:
@@ -318,7 +319,7 @@ def clerk_queue(principal: Principal, origin: Origin, params: Mapping[str, str],
     if status is not None and status not in rules.STATUS_LABELS:
         raise ValidationFailed(details=[FieldProblem("status", "FIELD_ENUM", "办件状态不正确")])
     case_class = params.get("case_class")
-    if case_class is not None and case_class not in rules.CLASS_LABELS:
+    if case_class is not None and case_class not in CLASS_LABELS:
         raise ValidationFailed(details=[FieldProblem("case_class", "FIELD_ENUM", "办件类别不正确")])
     cursor, limit = _page_args(params)
     windows = cases.windows(township)
@@ -336,7 +337,7 @@ def clerk_queue(principal: Principal, origin: Origin, params: Mapping[str, str],
     audit.record(audit_log, principal, origin, "queue.list", audit.subject_target(principal.subject),
                  {"window": window, "count": len(rows)})
     return {"township_code": township, "window": window, "windows": worked,
-            "cases": [_queue_row(r) for r in rows], "next_cursor": next_cursor}
+            "cases": [_queue_row(r, calendar, now()) for r in rows], "next_cursor": next_cursor}
 
 
 def department_queue(principal: Principal, origin: Origin, params: Mapping[str, str], *, cases, audit_log,
