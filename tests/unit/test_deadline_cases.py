@@ -123,3 +123,132 @@ def test_extension_of_a_calendar_day_limit_counts_after_the_moved_last_day():
     # (Counting them from 10-05 gave 10-21: 10-09, the limit's own last day, was spent twice.)
     d = deadlines.calculate(30, CALENDAR_DAYS, at("2025-09-05"), calendar=CAL, zone=SHANGHAI, extension_days=10)
     assert d.due_date == D("2025-10-22")
+
+
+# --- cases driven through the lifecycle rules, swept every morning ------------------------------
+
+DEVOLVED = "HH-MZ-006"  # 高龄津贴申领: decided at the township window, promised 10 working days
+NOTICE = {"materials": [{"name": "居民户口簿", "problem": "missing"}]}
+
+
+def apply(case: dict, change: rules.Change) -> dict:
+    after = {**case, **change.set}
+    for name in change.remove:
+        after.pop(name, None)
+    after["version"] = case["version"] + 1
+    return after
+
+
+def drive(case: dict, actions: dict[str, list[tuple]], last: str) -> tuple[dict, dict[dt.date, dict]]:
+    """Day by day from the day of receipt to ``last``: the deadline sweep at 01:00
+    (``rules.warn``, its change applied as the sweep writes it), then that day's actions at
+    10:00. Returns the case and, per day, what the sweep left: status, level, due date, paused."""
+    seen: dict[dt.date, dict] = {}
+    day = rules.local_date(case["submitted_at"])
+    while day <= D(last):
+        change = rules.warn(case, at(day.isoformat(), "01:00"), CAL)
+        if change is not None:
+            assert change.event_type != "case.warning_red" or case["status"] != "supplement_required", day
+            case = apply(case, change)
+        seen[day] = {"status": case["status"], "level": int(case.get("warning_level") or 0),
+                     "due_date": case.get("due_date"), "paused": bool(case.get("clock_paused")),
+                     "clock": case.get("clock")}
+        for action, actor, params in actions.get(day.isoformat(), []):
+            case, _ = step(case, action, actor, at(day.isoformat()), params)
+        day += ONE
+    return case, seen
+
+
+def three_rounds(first_notice: str) -> dict[str, list[tuple]]:
+    """Notice -> supplement three times, the applicant taking three to five weeks each time."""
+    return {first_notice: [(ISSUE_NOTICE, CLERK, NOTICE)],
+            "2025-12-03": [(SUPPLEMENT, VILLAGER_ACTOR, {})], "2025-12-04": [(ISSUE_NOTICE, CLERK, NOTICE)],
+            "2026-01-05": [(SUPPLEMENT, VILLAGER_ACTOR, {})], "2026-01-06": [(ISSUE_NOTICE, CLERK, NOTICE)],
+            "2026-02-02": [(SUPPLEMENT, VILLAGER_ACTOR, {})]}
+
+
+def test_three_supplement_rounds_after_a_timely_notice_start_the_clock_at_the_last_supplement():
+    # Received Monday 2025-11-03; the first notice on 11-04 is within 5 working days, so the clock
+    # does not run while the applicant supplements (art. 32: acceptance dates from the day the
+    # materials are complete). Last supplement Monday 2026-02-02, accepted Tuesday 02-03:
+    # 10 working days from 02-02: 02-03..06 (1-4), 02-09..13 (5-9), 02-14 Sat make-up (10)
+    # -> due Saturday 2026-02-14 (a make-up working day); yellow on the 8th day, 02-12.
+    actions = three_rounds("2025-11-04")
+    actions["2026-02-03"] = [(ACCEPT, CLERK, {})]
+    actions["2026-02-14"] = [(CONCLUDE, CLERK, {"result": "approved", "opinion": "同意"})]
+    case, seen = drive(new_case(DEVOLVED, at=at("2025-11-03")), actions, "2026-02-14")
+    waiting = [d for d, s in seen.items() if s["status"] == "supplement_required"]
+    assert len(waiting) >= 75  # three long waits, swept every day
+    assert all(seen[d]["clock"] is None and seen[d]["due_date"] is None and seen[d]["level"] == 0 for d in waiting)
+    assert max(s["level"] for s in seen.values()) < deadlines.RED
+    assert case["accepted_on"] == "2026-02-02" and case["acceptance_basis"] == "materials_complete"
+    assert seen[D("2026-02-04")]["due_date"] == "2026-02-14"
+    assert (seen[D("2026-02-11")]["level"], seen[D("2026-02-12")]["level"]) == (deadlines.GREEN, deadlines.YELLOW)
+    assert case["timeliness"]["within_limit"] is True
+    assert (case["timeliness"]["working_days_used"], case["timeliness"]["paused_working_days"]) == (10, 0)
+
+
+def test_three_supplement_rounds_after_a_late_notice_pause_a_clock_that_started_on_receipt():
+    # Received Monday 2025-11-03; the first notice comes Wednesday 11-12, after the 5th working
+    # day (11-10): deemed accepted on receipt (art. 32), the clock runs from 11-03 and each round
+    # pauses it. Counted: 11-04..07 (1-4), 11-10..12 (5-7; the day a notice is issued counts),
+    # pause 11-13..12-03, 12-04 (8), pause 12-05..2026-01-05, 01-06 (9), pause 01-07..02-02,
+    # then 02-03 (10) -> due Tuesday 2026-02-03. Without the pauses it was due 2025-11-17.
+    # Paused working days: 11-13..12-03 15; 12-05..01-05 21 (01-01..03 off, 01-04 Sun make-up);
+    # 01-07..02-02 19 -> 55. From 12-04 two or fewer days are left: yellow, never red.
+    actions = three_rounds("2025-11-12")
+    actions["2026-02-03"] = [(ACCEPT, CLERK, {}), (CONCLUDE, CLERK, {"result": "approved", "opinion": "同意"})]
+    case, seen = drive(new_case(DEVOLVED, at=at("2025-11-03")), actions, "2026-02-03")
+    waiting = [d for d, s in seen.items() if s["status"] == "supplement_required"]
+    assert len(waiting) >= 75
+    assert all(seen[d]["paused"] and seen[d]["level"] < deadlines.RED for d in waiting if d > D("2025-11-12"))
+    assert max(s["level"] for s in seen.values()) == deadlines.YELLOW
+    assert seen[D("2025-12-05")]["level"] == deadlines.YELLOW and seen[D("2025-11-20")]["level"] == deadlines.GREEN
+    assert seen[D("2026-02-03")]["due_date"] == "2026-02-03" and not seen[D("2026-02-03")]["paused"]
+    assert case["accepted_on"] == "2025-11-03" and case["acceptance_basis"] == "deemed_received"
+    assert case["timeliness"] == {**case["timeliness"], "within_limit": True, "due_date": "2026-02-03",
+                                  "working_days_used": 10, "paused_working_days": 55,
+                                  "basis": "deemed_received"}
+    # not concluded: the sweep of the next day says red
+    pending, _ = drive(new_case(DEVOLVED, at=at("2025-11-03")), three_rounds("2025-11-12"), "2026-02-03")
+    change = rules.warn(pending, at("2026-02-04", "01:00"), CAL)
+    assert change.event_type == "case.warning_red"
+
+
+def test_extension_moves_the_due_date_by_ten_working_days_and_lowers_red():
+    # Accepted Monday 2025-11-03, 10 working days: 11-04..07 (1-4), 11-10..14 (5-9), 11-17 (10):
+    # due 11-17, red on Tuesday 11-18. Extended that day (art. 42, +10): 11-18..21 (11-14),
+    # 11-24..28 (15-19), 12-01 (20) -> due Monday 2025-12-01; on 11-18 11 of 20 days are used
+    # and 9 left: green again. Concluded Tuesday 12-02: one working day late.
+    extend = {"reason": "需组织现场核查", "approver": "王主任"}
+    actions = {"2025-11-03": [(ACCEPT, CLERK, {})], "2025-11-18": [(EXTEND, CLERK, extend)],
+               "2025-12-02": [(CONCLUDE, CLERK, {"result": "approved", "opinion": "同意"})]}
+    case, seen = drive(new_case(DEVOLVED, at=at("2025-11-03")), actions, "2025-12-02")
+    assert seen[D("2025-11-17")]["due_date"] == "2025-11-17" and seen[D("2025-11-17")]["level"] == deadlines.YELLOW
+    assert seen[D("2025-11-18")]["level"] == deadlines.RED
+    assert (seen[D("2025-11-19")]["due_date"], seen[D("2025-11-19")]["level"]) == ("2025-12-01", deadlines.GREEN)
+    # yellow from the 16th of 20 counted days (80 %): 11-24 (15), 11-25 (16)
+    assert (seen[D("2025-11-24")]["level"], seen[D("2025-11-25")]["level"]) == (deadlines.GREEN, deadlines.YELLOW)
+    assert seen[D("2025-12-02")]["level"] == deadlines.RED
+    assert case["timeliness"]["within_limit"] is False
+    assert (case["timeliness"]["due_date"], case["timeliness"]["extension_days"]) == ("2025-12-01", 10)
+    assert case["timeliness"]["working_days_used"] == 21
+
+
+def test_special_procedure_pauses_and_resumes_the_clock():
+    # Accepted Monday 2025-11-03 (due 11-17 without pause). An investigation (art. 45) starts
+    # Wednesday 11-05 and ends Wednesday 11-26: counted 11-04, 11-05 (1-2), paused 11-06..11-26
+    # (15 working days), then 11-27, 28 (3-4), 12-01..05 (5-9), 12-08 (10) -> due Monday 2025-12-08.
+    procedure = {"kind": "investigation", "name": "入户调查", "reason": "核实家庭经济状况"}
+    actions = {"2025-11-03": [(ACCEPT, CLERK, {})], "2025-11-05": [(START_SPECIAL_PROCEDURE, CLERK, procedure)],
+               "2025-11-26": [(END_SPECIAL_PROCEDURE, CLERK, {"result": "核实无误"})],
+               "2025-12-08": [(CONCLUDE, CLERK, {"result": "approved", "opinion": "同意"})]}
+    case, seen = drive(new_case(DEVOLVED, at=at("2025-11-03")), actions, "2025-12-08")
+    assert seen[D("2025-11-05")]["due_date"] == "2025-11-17"
+    during = [d for d in seen if D("2025-11-06") <= d <= D("2025-11-26")]
+    assert all(seen[d]["paused"] and seen[d]["due_date"] is None and seen[d]["level"] == deadlines.GREEN
+               for d in during)
+    assert seen[D("2025-11-27")]["due_date"] == "2025-12-08" and not seen[D("2025-11-27")]["paused"]
+    assert max(s["level"] for s in seen.values()) == deadlines.YELLOW
+    assert case["timeliness"] == {**case["timeliness"], "within_limit": True, "due_date": "2025-12-08",
+                                  "working_days_used": 10, "paused_working_days": 15}
