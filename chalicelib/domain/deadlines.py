@@ -286,6 +286,14 @@ def start_counts(value: int, started: dt.datetime, hours: tuple[dt.time, dt.time
         within_office_hours(started, hours, zone)
 
 
+def calculator_clock(value: int, unit: str, started: dt.datetime, *, calendar: WorkingDayCalendar,
+                     zone: dt.tzinfo, office_hours: tuple[dt.time, dt.time] = (dt.time(8, 30), dt.time(17, 30)),
+                     pauses: Sequence[tuple[dt.date, dt.date | None]] = (), extension_days: int = 0) -> Clock:
+    """The :class:`Clock` of :func:`calculate` (same arguments)."""
+    return Clock(local_day(started, zone), value, unit, start_counts(value, started, office_hours, calendar, zone),
+                 tuple(Pause(PAUSE_SPECIAL_PROCEDURE, a, b) for a, b in pauses), extension_days)
+
+
 def calculate(value: int, unit: str, started: dt.datetime, *, calendar: WorkingDayCalendar, zone: dt.tzinfo,
               office_hours: tuple[dt.time, dt.time] = (dt.time(8, 30), dt.time(17, 30)),
               pauses: Sequence[tuple[dt.date, dt.date | None]] = (), extension_days: int = 0,
@@ -295,10 +303,16 @@ def calculate(value: int, unit: str, started: dt.datetime, *, calendar: WorkingD
     start day; for an immediate limit the time decides whether the start day counts), with
     special-procedure ``pauses`` (start day, end day) and ``extension_days`` working days,
     evaluated on ``today`` (default: the start day)."""
-    start = local_day(started, zone)
-    clock = Clock(start, value, unit, start_counts(value, started, office_hours, calendar, zone),
-                  tuple(Pause(PAUSE_SPECIAL_PROCEDURE, a, b) for a, b in pauses), extension_days)
-    return evaluate(clock, today or start, calendar, policy)
+    clock = calculator_clock(value, unit, started, calendar=calendar, zone=zone, office_hours=office_hours,
+                             pauses=pauses, extension_days=extension_days)
+    return evaluate(clock, today or clock.start, calendar, policy)
+
+
+def counted_working_days(clock: Clock, calendar: WorkingDayCalendar) -> list[dt.date]:
+    """The working days that count toward ``clock``'s limit and extension, in order, up to the
+    due date (the start day first when it counts; paused days left out); while an open pause
+    stops the clock before the due date, the days counted before it began."""
+    return _counted_days(clock, calendar)[1]
 
 
 # --- the clock of a case ---------------------------------------------------------------------
