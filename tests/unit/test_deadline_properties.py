@@ -41,7 +41,7 @@ CAL = WorkingDayCalendar(library=functools.lru_cache(maxsize=None)(_library_day_
 ONE = dt.timedelta(days=1)
 FIRST, LAST = dt.date(2024, 1, 1), dt.date(2026, 10, 31)
 OFFICE = (dt.time(8, 30), dt.time(17, 30))
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 # --- the oracle -----------------------------------------------------------------------------
@@ -208,7 +208,7 @@ def test_calculate_agrees_with_the_oracle(start, limit, hour, minute, extension,
     assert actual(got) == expected(start, value, unit, counts, pauses, extension, today)
 
 
-@settings(SETTINGS, max_examples=150)
+@settings(SETTINGS, max_examples=100)
 @given(clocks())
 def test_an_open_pause_never_turns_red_while_it_lasts(case):
     """Waiting for the applicant (or a special procedure) never makes a case overdue: once the
