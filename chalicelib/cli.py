@@ -9,6 +9,11 @@ Commands:
                                     password comes from $BIANMIN_ADMIN_PASSWORD or a prompt
   wx-code OPENID                    local stage only: print a wx.login()-style code the local
                                     WeChat stand-in accepts for OPENID (valid 5 minutes, once)
+  deadline (--item CODE [--township CODE] | --limit N [--unit UNIT]) [--start ISO]
+           [--pause START[:END]]... [--extension DAYS] [--today DATE] [--json]
+                                    the deadline calculator for staff (see :func:`deadline`):
+                                    due date, yellow date, counted working days, days left,
+                                    warning level; exit 2 on bad input
 
 Uses the AWS credentials and endpoint of the environment (``AWS_ENDPOINT_URL`` for the local
 stack), the same code the local runner uses to seed.
@@ -45,6 +50,214 @@ def seed(directory: Path) -> Iterator[str]:
            f"{report.unchanged} unchanged")
 
 
+# --- the deadline calculator -------------------------------------------------------------------
+
+DEADLINE_HELP = """办结期限计算器：按与办件相同的规则（chalicelib.domain.deadlines）计算到期日。
+
+限时取事项的承诺时限（--item，从事项目录读取，可加 --township 取该乡镇的办公时间），
+或直接给出（--limit N --unit working_days|calendar_days，0 = 即办）。开始当日不计入；
+即办件在工作日办公时间内受理的当日到期，否则为下一个工作日。--pause 为特别程序等
+不计时的期间（开始日期:结束日期，结束日期省略 = 仍在暂停；开始当日计入，之后至结束
+当日不计入），可重复；--extension 为经批准延长的工作日数（行政许可法第四十二条）。
+
+--json 输出一个 JSON 对象：
+  start            起算时刻（ISO，Asia/Shanghai）    start_counts   开始当日是否计入（仅即办件）
+  limit            {value, unit}                      extension_days 延长的工作日数
+  pauses           [{started_on, ended_on|null}]      paused         今天是否处于暂停中
+  due_date         到期日（暂停中为 null）            due_date_provisional 是否为临时结果
+  provisional_year 第一个无节假日数据的年份或 null    calendar_fallback 未能读取已加载的年份
+  yellow_date      黄灯起始日（暂停中为 null）        today          计算基准日
+  counted_working_days       计入时限的工作日列表     counted_working_days_count 其个数
+  working_days_used / working_days_left / paused_working_days  截至 today 的工作日数
+  warning_level    "0" 绿 / "1" 黄 / "2" 红            warning_label  中文说明
+"""
+
+UNIT_TEXT = {"working_days": "个工作日", "calendar_days": "个自然日"}
+
+
+class BadInput(ValueError):
+    """Input the calculator cannot use; the message is zh-CN (exit status 2)."""
+
+
+def _parse_date(text: str, what: str):
+    import datetime as dt
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"{what}“{text}”不是有效日期（应为 YYYY-MM-DD）") from None
+
+
+def _parse_start(text: str | None, opening):
+    """``--start``: an ISO date-time (naive = Asia/Shanghai), a date alone = the office's
+    opening time that day, None = now."""
+    import datetime as dt
+    from .domain.cases import SHANGHAI
+    if text is None:
+        return dt.datetime.now(SHANGHAI)
+    try:
+        if len(text) == 10:
+            return dt.datetime.combine(dt.date.fromisoformat(text), opening, SHANGHAI)
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise BadInput(f"起算时间“{text}”无效（应为 ISO 格式，如 2025-09-26T10:00 或 2025-09-26）") from None
+    return moment.replace(tzinfo=SHANGHAI) if moment.tzinfo is None else moment
+
+
+def _parse_pause(text: str):
+    """``START[:END]`` -> (start, end or None)."""
+    first, _, last = text.partition(":")
+    start = _parse_date(first, "暂停开始日期")
+    end = _parse_date(last, "暂停结束日期") if last else None
+    if end is not None and end < start:
+        raise BadInput(f"暂停结束日期 {end} 早于开始日期 {start}")
+    return start, end
+
+
+def _calculator_calendar():
+    """``container.calendar()`` (the library plus the years loaded as data); if that cannot be
+    built (no AWS endpoint), the library alone, said on stderr: ``(calendar, fell_back)``."""
+    from .domain.calendar import WorkingDayCalendar
+    try:
+        return container.calendar(), False
+    except Exception as error:  # noqa: BLE001 - any storage failure: say so, never crash
+        print(f"警告：无法读取已加载的节假日年份（{error}），仅使用内置节假日数据；"
+              "无数据年份的结果标为“临时”", file=sys.stderr)
+        return WorkingDayCalendar(), True
+
+
+def deadline(args: argparse.Namespace) -> dict:
+    """The calculator behind ``python -m chalicelib.cli deadline`` (help: :data:`DEADLINE_HELP`).
+
+    The limit is ``--limit``/``--unit`` or the promised limit (承诺时限) of ``--item`` read through
+    ``container.catalog().get_offer`` (an item without one: 20 working days, 行政许可法第四十二条),
+    with ``--township``'s office hours (08:30-17:30 otherwise). The computation is
+    ``deadlines.calculator_clock`` + ``deadlines.evaluate`` (the rule the cases use) with the
+    warning policy of the settings (``BIANMIN_YELLOW_WORKING_DAYS``, ``BIANMIN_YELLOW_SHARE``).
+    Returns the JSON object of ``--json`` (keys in :data:`DEADLINE_HELP`) plus ``item``/
+    ``township`` when given. Raises :class:`BadInput` (zh-CN) for input it cannot use.
+    """
+    import datetime as dt
+    from . import settings
+    from .domain import deadlines
+    from .domain.calendar import CALENDAR_DAYS, WORKING_DAYS
+    from .domain.cases import SHANGHAI
+    hours = (dt.time(8, 30), dt.time(17, 30))
+    extra: dict = {}
+    if (args.item is None) == (args.limit is None):
+        raise BadInput("请给出 --item 事项编码，或 --limit 时限（二者选一）")
+    if args.item is not None:
+        if args.unit is not None:
+            raise BadInput("--unit 只与 --limit 一起使用（--item 取事项的承诺时限及其单位）")
+        try:
+            found, township = container.catalog().get_offer(args.item, args.township or "-")
+        except Exception as error:  # noqa: BLE001 - no endpoint, no credentials
+            raise BadInput(f"无法读取事项目录：{error}（本地环境请先 make run 并设置 AWS_ENDPOINT_URL）") from None
+        if found is None:
+            raise BadInput(f"未找到事项“{args.item}”")
+        if args.township and township is None:
+            raise BadInput(f"未找到乡镇“{args.township}”")
+        item = found[0]
+        limit = item.promised_limit
+        value, unit = (limit.value, limit.unit) if limit else (deadlines.LEGAL_DEFAULT_WORKING_DAYS, WORKING_DAYS)
+        extra["item"] = {"code": item.code, "name": item.name, "promised_limit": limit is not None}
+        if township is not None:
+            hours = township.office_hours
+            extra["township"] = {"code": township.code, "name": township.name,
+                                 "office_hours": [hours[0].strftime("%H:%M"), hours[1].strftime("%H:%M")]}
+    else:
+        unit = args.unit or WORKING_DAYS
+        if unit not in (WORKING_DAYS, CALENDAR_DAYS):
+            raise BadInput(f"时限单位“{unit}”无效，应为 working_days（工作日）或 calendar_days（自然日）")
+        try:
+            value = int(args.limit)
+        except ValueError:
+            raise BadInput(f"时限“{args.limit}”不是整数") from None
+        if value < 0:
+            raise BadInput("时限不能为负数（0 表示即办）")
+    try:
+        extension = int(args.extension)
+    except ValueError:
+        raise BadInput(f"延长天数“{args.extension}”不是整数") from None
+    if extension < 0:
+        raise BadInput("延长天数不能为负数")
+    started = _parse_start(args.start, hours[0])
+    pauses = [_parse_pause(p) for p in args.pause or []]
+    if sum(1 for _, end in pauses if end is None) > 1:
+        raise BadInput("至多一个暂停可以没有结束日期（仍在暂停）")
+    today = _parse_date(args.today, "基准日期") if args.today else dt.datetime.now(SHANGHAI).date()
+    start_day = deadlines.local_day(started, SHANGHAI)
+    if any(end is not None and end < start_day for _, end in pauses):
+        raise BadInput("暂停期间须在起算日期之后")
+    calendar, fell_back = _calculator_calendar()
+    clock = deadlines.calculator_clock(value, unit, started, calendar=calendar, zone=SHANGHAI, office_hours=hours,
+                                       pauses=pauses, extension_days=extension)
+    try:
+        result = deadlines.evaluate(clock, today, calendar, settings.deadline_policy())
+        counted = deadlines.counted_working_days(clock, calendar)
+    except ValueError:
+        raise BadInput("时限过长，超出日历可计算的范围") from None
+    out = {"start": started.astimezone(SHANGHAI).isoformat(timespec="minutes"), "start_counts": clock.start_counts,
+           "limit": {"value": value, "unit": unit}, "extension_days": extension,
+           "pauses": [{"started_on": a.isoformat(), "ended_on": b.isoformat() if b else None} for a, b in pauses],
+           "today": today.isoformat(), **result.to_dict(),
+           "provisional_year": result.provisional_year, "calendar_fallback": fell_back,
+           "counted_working_days": [d.isoformat() for d in counted], "counted_working_days_count": len(counted),
+           **extra}
+    return out
+
+
+def deadline_text(out: dict) -> str:
+    """The zh-CN report of :func:`deadline` for a person at the window."""
+    limit = out["limit"]
+    lines = []
+    if "item" in out:
+        lines.append(f"事项：{out['item']['code']} {out['item']['name']}"
+                     + ("" if out["item"]["promised_limit"] else "（未设承诺时限，按法定20个工作日）"))
+    if "township" in out:
+        lines.append(f"乡镇：{out['township']['name']}（办公时间 {'-'.join(out['township']['office_hours'])}）")
+    lines.append("时限：" + ("即办" if limit["value"] == 0 else f"{limit['value']}{UNIT_TEXT[limit['unit']]}")
+                 + (f"，延长{out['extension_days']}个工作日" if out["extension_days"] else ""))
+    lines.append(f"起算：{out['start'].replace('T', ' ')}（"
+                 + ("开始当日计入：即办件在工作日办公时间内受理" if out["start_counts"] else "开始当日不计入") + "）")
+    for p in out["pauses"]:
+        lines.append(f"暂停：{p['started_on']} 起" + (f"至 {p['ended_on']}" if p["ended_on"] else "，仍在暂停")
+                     + "（开始次日起不计入）")
+    if out["due_date"]:
+        mark = ""
+        if out["due_date_provisional"]:
+            mark = f"（临时：{out['provisional_year']}年尚无节假日安排数据，按周末推算，数据发布后可能变化）"
+        lines.append(f"到期日：{out['due_date']}{mark}")
+        lines.append(f"黄灯日：{out['yellow_date']}")
+    else:
+        lines.append("到期日：计时暂停中，恢复计时后确定")
+    days = out["counted_working_days"]
+    lines.append(f"计入时限的工作日：{len(days)}天" + ("（截至暂停）" if out["paused"] else ""))
+    for i in range(0, len(days), 7):
+        lines.append("  " + " ".join(days[i:i + 7]))
+    left = out["working_days_left"]
+    lines.append(f"截至 {out['today']}：已用{out['working_days_used']}个工作日，"
+                 + (f"剩余{left}个工作日" if left >= 0 else f"已超期{-left}个工作日")
+                 + (f"，暂停{out['paused_working_days']}个工作日" if out["paused_working_days"] else ""))
+    lines.append(f"预警：{out['warning_label']}（{out['warning_level']}）")
+    if out["calendar_fallback"]:
+        lines.append("注意：未能读取已加载的节假日年份，仅按内置数据计算")
+    return "\n".join(lines)
+
+
+def _add_deadline_parser(sub) -> None:
+    p = sub.add_parser("deadline", help="办结期限计算器", description=DEADLINE_HELP,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--item", help="事项编码（取其承诺时限）")
+    p.add_argument("--township", help="乡镇编码（取其办公时间，仅与 --item 一起使用）")
+    p.add_argument("--limit", help="时限数值（0 = 即办）")
+    p.add_argument("--unit", help="working_days（工作日，默认）或 calendar_days（自然日）")
+    p.add_argument("--start", help="起算时间，ISO 格式；无时区按北京时间；只给日期按办公开始时间；默认现在")
+    p.add_argument("--pause", action="append", metavar="START[:END]", help="不计时期间（可重复）")
+    p.add_argument("--extension", default="0", help="延长的工作日数（默认0）")
+    p.add_argument("--today", help="计算基准日（默认今天）")
+    p.add_argument("--json", action="store_true", help="输出 JSON 对象")
+
+
 def create_admin(username: str, display_name: str, password: str) -> dict:
     """Create an administrator account as the operator of the command line (audited as
     ``cli``). Raises ValidationFailed or Conflict like the admin API."""
@@ -73,7 +286,16 @@ def main(argv: list[str] | None = None) -> int:
     p_admin.add_argument("display_name")
     p_code = sub.add_parser("wx-code")
     p_code.add_argument("openid")
+    _add_deadline_parser(sub)
     args = parser.parse_args(argv)
+    if args.command == "deadline":
+        try:
+            out = deadline(args)
+        except BadInput as error:
+            print(f"错误：{error}", file=sys.stderr)
+            return 2
+        print(json.dumps(out, ensure_ascii=False, indent=1) if args.json else deadline_text(out))
+        return 0
     try:
         if args.command == "import-catalog":
             report = import_file(args.file, dry_run=args.dry_run)

@@ -17,7 +17,8 @@ Rules (``shared/docs/domain.md`` section 4; 行政许可法):
   takes the days after P1 up to and including P2 out of the count: the day it starts was
   already running, and counting resumes the day after it ends (as for the start).
 * An extension (art. 42: +10 working days, 15 for joint handling, with the approval of the
-  head of the organ) adds working days after the limit.
+  head of the organ) adds working days after the limit (after its last day as moved by
+  第二百零三条 for a calendar-day limit).
 * Warnings are GB/T 39046 e-supervision codes: "0" green, "1" yellow when at most
   ``yellow_days`` working days are left or ``yellow_share`` of the working days has elapsed,
   "2" red when the due date has passed. Joint approval steps and county legs have their own
@@ -186,11 +187,12 @@ def _counted_days(clock: Clock, calendar: WorkingDayCalendar) -> tuple[dt.date |
         remaining_units, unit = clock.value, clock.unit
     extension = clock.extension_days
     for _ in range(_MAX_DAYS):
+        # 民法典第二百零三条: a calendar-day limit ending on a day off ends on the next working
+        # day; an extension counts after that moved last day, not after the day off
+        if remaining_units == 0 and unit == CALENDAR_DAYS and not kind(day):
+            remaining_units, unit = 1, WORKING_DAYS
         if remaining_units == 0 and extension == 0:
-            if unit == CALENDAR_DAYS and not kind(day):  # 民法典第二百零三条
-                remaining_units, unit = 1, WORKING_DAYS
-            else:
-                return day, working, provisional
+            return day, working, provisional
         if remaining_units == 0:
             remaining_units, extension, unit = extension, 0, WORKING_DAYS
         day += dt.timedelta(days=1)
@@ -284,6 +286,14 @@ def start_counts(value: int, started: dt.datetime, hours: tuple[dt.time, dt.time
         within_office_hours(started, hours, zone)
 
 
+def calculator_clock(value: int, unit: str, started: dt.datetime, *, calendar: WorkingDayCalendar,
+                     zone: dt.tzinfo, office_hours: tuple[dt.time, dt.time] = (dt.time(8, 30), dt.time(17, 30)),
+                     pauses: Sequence[tuple[dt.date, dt.date | None]] = (), extension_days: int = 0) -> Clock:
+    """The :class:`Clock` of :func:`calculate` (same arguments)."""
+    return Clock(local_day(started, zone), value, unit, start_counts(value, started, office_hours, calendar, zone),
+                 tuple(Pause(PAUSE_SPECIAL_PROCEDURE, a, b) for a, b in pauses), extension_days)
+
+
 def calculate(value: int, unit: str, started: dt.datetime, *, calendar: WorkingDayCalendar, zone: dt.tzinfo,
               office_hours: tuple[dt.time, dt.time] = (dt.time(8, 30), dt.time(17, 30)),
               pauses: Sequence[tuple[dt.date, dt.date | None]] = (), extension_days: int = 0,
@@ -293,10 +303,16 @@ def calculate(value: int, unit: str, started: dt.datetime, *, calendar: WorkingD
     start day; for an immediate limit the time decides whether the start day counts), with
     special-procedure ``pauses`` (start day, end day) and ``extension_days`` working days,
     evaluated on ``today`` (default: the start day)."""
-    start = local_day(started, zone)
-    clock = Clock(start, value, unit, start_counts(value, started, office_hours, calendar, zone),
-                  tuple(Pause(PAUSE_SPECIAL_PROCEDURE, a, b) for a, b in pauses), extension_days)
-    return evaluate(clock, today or start, calendar, policy)
+    clock = calculator_clock(value, unit, started, calendar=calendar, zone=zone, office_hours=office_hours,
+                             pauses=pauses, extension_days=extension_days)
+    return evaluate(clock, today or clock.start, calendar, policy)
+
+
+def counted_working_days(clock: Clock, calendar: WorkingDayCalendar) -> list[dt.date]:
+    """The working days that count toward ``clock``'s limit and extension, in order, up to the
+    due date (the start day first when it counts; paused days left out); while an open pause
+    stops the clock before the due date, the days counted before it began."""
+    return _counted_days(clock, calendar)[1]
 
 
 # --- the clock of a case ---------------------------------------------------------------------
