@@ -68,6 +68,7 @@ class WorkingDayCalendar:
                  library: Callable[[dt.date], Optional[bool]] = _library_day_kind) -> None:
         self._overrides = overrides or {}
         self._library = library
+        self._kinds: dict[dt.date, DayKind] = {}  # a calendar never changes: answers are kept
 
     def knows(self, year: int) -> bool:
         """True when ``year`` has published data (loaded, or in the library); False when every
@@ -81,6 +82,12 @@ class WorkingDayCalendar:
 
     def day_kind(self, day: dt.date) -> DayKind:
         """Return the :class:`DayKind` of ``day`` (a calendar date in Asia/Shanghai)."""
+        kind = self._kinds.get(day)
+        if kind is None:
+            kind = self._kinds[day] = self._day_kind(day)
+        return kind
+
+    def _day_kind(self, day: dt.date) -> DayKind:
         year_table = self._overrides.get(day.year)
         if year_table is not None:
             if day in year_table:
