@@ -97,7 +97,7 @@ def test_a_december_2026_case_is_provisional_until_2027_is_loaded_then_exact(cli
         is False
     assert len(admin_inbox()) == 1
     listed = client.http.get("/v1/admin/calendar", headers=auth.admin()).json_body
-    assert {"year": 2027, "needed_by_cases": True} .items() <= next(
+    assert {"year": 2027, "needed_by_cases": True}.items() <= next(
         m for m in listed["missing"] if m["year"] == 2027).items()
 
     # WHEN the administrator loads 2027 (the example data: 元旦 1-3 January off)
