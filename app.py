@@ -4,6 +4,7 @@ from chalice import Chalice, Rate
 from chalicelib import settings
 from chalicelib.api.admin import bp as admin_bp
 from chalicelib.api.auth import bp as auth_bp
+from chalicelib.api.calendar_admin import bp as calendar_admin_bp
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.operator import bp as operator_bp
@@ -21,6 +22,7 @@ app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
 app.register_blueprint(consents_bp)
 app.register_blueprint(admin_bp)
+app.register_blueprint(calendar_admin_bp)
 app.register_blueprint(operator_bp)
 app.register_blueprint(operators_admin_bp)
 app.register_blueprint(webhooks_bp)

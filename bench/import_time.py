@@ -43,14 +43,17 @@ STATEMENTS = {
     "bare": "import chalice, boto3, pynamodb",
     "app": "import app",
     # ``import app`` defers boto3 and the PynamoDB models to chalicelib.container, so the first
-    # request pays for them; this adds that wiring (object construction only, no AWS calls).
+    # request pays for them; this adds that wiring (object construction only, no AWS calls: the
+    # working-day calendar's first build Queries the loaded years, so only its repository and
+    # module are wired here).
     "app_wired": ("import app; from chalicelib import container; container.catalog(); container.cases(); "
-                  "container.intake_publisher(); container.calendar()"),
+                  "container.intake_publisher(); container.calendars(); import chalicelib.domain.calendar"),
     # ... plus what the first authenticated request adds: tokens (PyJWT), the identity and audit
     # repositories, Powertools' parameters utility (secrets), the password hasher's module (argon2;
     # container.passwords() is left out: it computes an argon2 hash, CPU time, not import time).
     "app_wired_auth": ("import app; from chalicelib import container; container.catalog(); container.cases(); "
-                       "container.intake_publisher(); container.calendar(); container.tokens(); "
+                       "container.intake_publisher(); container.calendars(); import chalicelib.domain.calendar; "
+                       "container.tokens(); "
                        "container.identity(); container.audit_log(); import chalicelib.adapters.passwords; "
                        "import aws_lambda_powertools.utilities.parameters"),
     # The token authorizer is its own Lambda function (handler chalicelib.api.security.token_authorizer),

@@ -7,6 +7,10 @@ Commands:
   seed [DIR]                        townships.json + catalog_items.json from data/seed
   create-admin USERNAME NAME        create an administrator account (the first one, too); the
                                     password comes from $BIANMIN_ADMIN_PASSWORD or a prompt
+  calendar-load FILE                load one year's holidays and make-up working days (JSON,
+                                    schemas/calendar_year.json) and recompute the provisional
+                                    due dates of that year; prints the report; exit 1 on problems
+  calendar-show [YEAR]              the loaded years (and the missing ones), or one year
   wx-code OPENID                    local stage only: print a wx.login()-style code the local
                                     WeChat stand-in accepts for OPENID (valid 5 minutes, once)
   deadline (--item CODE [--township CODE] | --limit N [--unit UNIT]) [--start ISO]
@@ -270,6 +274,33 @@ def create_admin(username: str, display_name: str, password: str) -> dict:
         identity=container.identity(), passwords=container.passwords(), audit_log=container.audit_log())
 
 
+def _cli_admin():
+    from .domain.access import ADMINISTRATOR, Origin, Principal
+    return Principal(subject="cli", roles=frozenset({ADMINISTRATOR})), Origin(channel="cli")
+
+
+def calendar_load(path: Path) -> dict:
+    """Load a calendar year from a JSON file as the command line's administrator (``cli``,
+    audited): the use case of ``PUT /v1/admin/calendar/{year}``. Raises ValidationFailed."""
+    from .usecases import calendar_years
+    from .validation import parse_json
+    principal, origin = _cli_admin()
+    body = parse_json(path.read_bytes())
+    report = calendar_years.load_year(principal, origin, body, calendars=container.calendars(),
+                                      cases=container.cases(), audit_log=container.audit_log())
+    container.refresh_calendar()
+    return report
+
+
+def calendar_show(year: str | None) -> dict:
+    """The loaded years (``GET /v1/admin/calendar``), or one year's schedule."""
+    from .usecases import calendar_years
+    principal, _ = _cli_admin()
+    if year is None:
+        return calendar_years.list_years(principal, calendars=container.calendars())
+    return calendar_years.get_year(principal, year, calendars=container.calendars())
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one command; exit status 0 on success, 1 when the input had problems (printed)."""
     parser = argparse.ArgumentParser(prog="python -m chalicelib.cli", description=__doc__.splitlines()[0])
@@ -284,6 +315,10 @@ def main(argv: list[str] | None = None) -> int:
     p_admin = sub.add_parser("create-admin")
     p_admin.add_argument("username")
     p_admin.add_argument("display_name")
+    p_cal = sub.add_parser("calendar-load")
+    p_cal.add_argument("file", type=Path)
+    p_show = sub.add_parser("calendar-show")
+    p_show.add_argument("year", nargs="?")
     p_code = sub.add_parser("wx-code")
     p_code.add_argument("openid")
     _add_deadline_parser(sub)
@@ -310,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
             import os
             password = os.environ.get("BIANMIN_ADMIN_PASSWORD") or getpass.getpass("密码（至少10位）: ")
             print(json.dumps(create_admin(args.username, args.display_name, password), ensure_ascii=False))
+            return 0
+        if args.command in ("calendar-load", "calendar-show"):
+            result = calendar_load(args.file) if args.command == "calendar-load" else calendar_show(args.year)
+            print(json.dumps(result, ensure_ascii=False, indent=1))
             return 0
         if args.command == "wx-code":
             from . import settings

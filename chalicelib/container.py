@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import time
 
 from . import settings
 
@@ -35,10 +36,48 @@ def operator_dead_letters():
 
 
 @functools.lru_cache(maxsize=None)
+def calendars():
+    """Calendar years loaded as data and the missing-year alert markers (catalog table)."""
+    from .adapters.calendar_repo import DynamoCalendarRepository
+    return DynamoCalendarRepository()
+
+
+#: ``(monotonic time built, calendar)`` of this container's working-day calendar.
+_calendar_cache: list = []
+#: After a failed read of the loaded years, try again this soon (seconds) rather than wait a period.
+_CALENDAR_RETRY_SECONDS = 30
+
+
 def calendar():
-    """The working-day calendar (chinese-calendar; loaded years arrive with the deadlines issue)."""
-    from .domain.calendar import WorkingDayCalendar
-    return WorkingDayCalendar()
+    """The working-day calendar: ``chinese-calendar`` overridden by the years loaded as data
+    (one Query of ``by_listing``), rebuilt every ``settings.CALENDAR_REFRESH_SECONDS`` so other
+    containers see a newly loaded year within minutes (:func:`refresh_calendar` makes the
+    loading container see it at once). If the loaded years cannot be read, the error is logged
+    and the library alone answers (years it does not know stay provisional) until a retry
+    ``_CALENDAR_RETRY_SECONDS`` later; the last good calendar is kept while it is fresh enough."""
+    now = time.monotonic()
+    if _calendar_cache and now < _calendar_cache[0]:
+        return _calendar_cache[1]
+    from .domain.calendar import WorkingDayCalendar, calendar_from_years
+    try:
+        years = calendars().list_years()
+        built, expires = calendar_from_years(years), now + settings.CALENDAR_REFRESH_SECONDS
+        if len(built.loaded_years) < len(years):
+            from .logs import logger
+            logger.error("a loaded calendar year no longer validates; it is ignored",
+                         extra={"loaded": [r.get("year") for r in years], "used": built.loaded_years})
+    except Exception:
+        from .logs import logger
+        logger.exception("loaded calendar years unreadable; the library's years only for now")
+        built = _calendar_cache[1] if _calendar_cache else WorkingDayCalendar()
+        expires = now + _CALENDAR_RETRY_SECONDS
+    _calendar_cache[:] = [expires, built]
+    return built
+
+
+def refresh_calendar() -> None:
+    """Forget this container's calendar: the next :func:`calendar` reads the loaded years again."""
+    _calendar_cache.clear()
 
 
 @functools.lru_cache(maxsize=None)
@@ -139,7 +178,7 @@ def operator_webhooks():
     return notify
 
 
-_CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendar, tokens, identity, audit_log,
+_CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
            case_event_publisher)
 
@@ -148,6 +187,9 @@ def reset() -> None:
     """Forget every cached adapter (tests that switch AWS stand-ins)."""
     for fn in _CACHED:
         fn.cache_clear()
+    refresh_calendar()
+    from .usecases import calendar_years
+    calendar_years.forget_alerts()
     from .adapters import aws, queues, secrets
     aws.reset_clients()
     secrets.reset()

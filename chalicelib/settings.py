@@ -87,6 +87,10 @@ COUNTY_STEP_WORKING_DAYS = int(os.environ.get("BIANMIN_COUNTY_STEP_WORKING_DAYS"
 #: Shards of the sparse ``by_deadline`` index the deadline sweep queries (spreads writes).
 DEADLINE_SHARDS = 8
 
+#: How long a container keeps its working-day calendar (seconds) before reading the loaded
+#: years again: a year loaded elsewhere reaches every container within this time.
+CALENDAR_REFRESH_SECONDS = int(os.environ.get("BIANMIN_CALENDAR_REFRESH_SECONDS", "300"))
+
 
 def deadline_policy():
     """The deadline rules' thresholds from the settings above (``domain.deadlines.Policy``)."""

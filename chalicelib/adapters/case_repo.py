@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zlib
-from typing import Any
+from typing import Any, Iterator
 
 from pynamodb.exceptions import DoesNotExist, QueryError, TransactWriteError
 from pynamodb.transactions import TransactWrite
@@ -331,6 +331,14 @@ class DynamoCaseRepository:
         ISO time. One Query per shard page."""
         rows = CaseModel.pending_intake.query(shard, CaseModel.submitted_at < submitted_before, limit=limit)
         return [r.pk.split("#", 1)[1] for r in rows]
+
+    def provisional_cases(self, year: str) -> Iterator[str]:
+        """Numbers of the cases whose due date rests on ``year`` without calendar data (sparse
+        GSI ``by_provisional_year``, KEYS_ONLY), in case-number order; PynamoDB pages through
+        the Query (1 MB a page). The index is eventually consistent: read each case again
+        before acting on it."""
+        for key in CaseModel.by_provisional_year.query(str(year)):
+            yield key.pk.split("#", 1)[1]
 
     def by_applicant(self, applicant_key: str, limit: int, cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         """A villager's cases, newest first (GSI ``by_applicant``): ``(cases, next cursor)``.

@@ -12,6 +12,11 @@ list items of a category               catalog GSI ``by_category``: category, co
 list items of a level                  catalog GSI ``by_level``: exercising_level, code
 list items of a category and a level   catalog GSI ``by_category_level``: "<category>#<level>", code
 township settings                      catalog: GetItem code="TOWNSHIP#<code>"
+a loaded calendar year                 catalog: GetItem code="CALENDAR#<year>" (its versions:
+                                       code="CALENDAR#<year>#v<0001>")
+loaded calendar years                  catalog GSI ``by_listing``: listing="calendar"
+a missing year's admin alert marker    catalog: conditional put code="ALERT#calendar#<year>";
+                                       all of them: GSI ``by_listing``, listing="calendar_alert"
 case by number (+ its history)         cases: Query pk="CASE#<no>"
 idempotency key -> case                cases: GetItem pk="IDEMP#<scope>#<key>", sk="IDEMP"
 cases waiting for intake classification  cases GSI ``pending_intake`` (sparse, 8 shards):
@@ -143,6 +148,48 @@ class CatalogEntryModel(Model):
     by_category = CategoryIndex()
     by_level = LevelIndex()
     by_category_level = CategoryLevelIndex()
+
+
+class CalendarYearModel(Model):
+    """A working-day calendar year loaded as data, in the catalog table: the current record
+    ``code="CALENDAR#<year>"`` (``listing="calendar"``, so ``by_listing`` lists the loaded
+    years) and one immutable record per version ``code="CALENDAR#<year>#v<0001>"`` (no
+    ``listing``). ``holidays``/``workdays`` as in ``schemas/calendar_year.json``; times UTC ISO."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="calendar_year")
+    listing = UnicodeAttribute(null=True)
+    year = NumberAttribute()
+    source = UnicodeAttribute()
+    example = BooleanAttribute(null=True)
+    holidays = Utf8JSONAttribute()
+    workdays = Utf8JSONAttribute()
+    loaded_by = UnicodeAttribute()
+    loaded_at = UnicodeAttribute()
+    version = NumberAttribute()
+    content_hash = UnicodeAttribute()
+
+    by_listing = ListingIndex()
+
+
+class CalendarAlertModel(Model):
+    """The marker that the administrators were told a calendar year is missing
+    (``code="ALERT#calendar#<year>"``, ``listing="calendar_alert"``): put once, conditionally."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="calendar_alert")
+    listing = UnicodeAttribute(null=True)
+    year = NumberAttribute()
+    case_no = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+    by_listing = ListingIndex()
 
 
 class PendingIntakeIndex(GlobalSecondaryIndex):

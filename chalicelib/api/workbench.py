@@ -27,7 +27,7 @@ def _act(action: str, case_no: str, caller, body=None, path_params=None):
         origin=caller.origin, idempotency_key=idempotency_key(request),
         if_match=(request.headers or {}).get("if-match"), cases=container.cases(), catalog=container.catalog(),
         identity=container.identity(), calendar=container.calendar(), audit_log=container.audit_log(),
-        events=container.case_event_publisher())
+        events=container.case_event_publisher(), markers=container.calendars())
 
 
 @endpoint(bp, "/v1/cases/{case_no}/accept", methods=["POST"], roles=(WINDOW_CLERK,), content_types=BODY_TYPES)

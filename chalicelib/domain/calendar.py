@@ -19,9 +19,11 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional
+from typing import Callable, Iterable, Mapping, Optional
 
 import chinese_calendar
+
+from .errors import FieldProblem, ValidationFailed
 
 WORKING_DAYS = "working_days"
 CALENDAR_DAYS = "calendar_days"
@@ -140,3 +142,126 @@ class WorkingDayCalendar:
         if unit == CALENDAR_DAYS:
             return self.add_calendar_days(start, value)
         raise ValueError(f"unknown unit {unit!r}")
+
+
+# --- years loaded as data --------------------------------------------------------------------
+
+#: The longest holiday range accepted: the longest published so far is 9 days (春节 2026,
+#: 02-15 to 02-23); a longer range is almost always a typing error (a wrong month) that would
+#: silently remove weeks of working days.
+MAX_HOLIDAY_DAYS = 14
+
+
+def library_years(around: int, span: int = 40) -> list[int]:
+    """The years ``chinese-calendar`` has data for, among ``around - span .. around + span``
+    (1.11.0: 2004-2026)."""
+    return [y for y in range(around - span, around + span + 1) if _library_day_kind(dt.date(y, 1, 1)) is not None]
+
+
+def _date(raw: object, path: str, year: int, problems: list[FieldProblem]) -> dt.date | None:
+    try:
+        day = dt.date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None:
+        problems.append(FieldProblem(path, "DATE_INVALID", "日期无效，应为 YYYY-MM-DD 格式的真实日期"))
+        return None
+    if day.year != year:
+        problems.append(FieldProblem(path, "DATE_OUTSIDE_YEAR", f"日期不在{year}年内"))
+        return None
+    return day
+
+
+def year_table(data: Mapping[str, object]) -> dict[dt.date, bool]:
+    """The ``{date: is_working}`` table of one year's published schedule
+    (《国务院办公厅关于{year}年部分节假日安排的通知》, published each year around November):
+    every day of each holiday range (``holidays``: ``{name, start, end}``, inclusive) is off,
+    every make-up working day (``workdays``: ``{date, name?}``, 调休上班) is on; other days are
+    ordinary (Monday-Friday working, weekends off).
+
+    Raises ``ValidationFailed`` listing every problem with its field path: a date that is
+    not real or not in ``year`` (DATE_INVALID, DATE_OUTSIDE_YEAR), a range ending before it
+    starts (HOLIDAY_END_BEFORE_START), longer than :data:`MAX_HOLIDAY_DAYS`
+    (HOLIDAY_TOO_LONG) or overlapping another (HOLIDAYS_OVERLAP), no holidays at all
+    (HOLIDAYS_EMPTY), a make-up day that is not a Saturday or Sunday
+    (WORKDAY_NOT_WEEKEND), listed twice (WORKDAY_DUPLICATE) or inside a holiday
+    (DATE_BOTH_HOLIDAY_AND_WORKDAY)."""
+    problems: list[FieldProblem] = []
+    year = data.get("year")
+    if not isinstance(year, int) or isinstance(year, bool) or not 1949 < year < 2200:
+        raise ValidationFailed(details=[FieldProblem("year", "FIELD_RANGE", "年份无效")])
+    holidays = list(data.get("holidays") or [])
+    workdays = list(data.get("workdays") or [])
+    if not holidays:
+        problems.append(FieldProblem("holidays", "HOLIDAYS_EMPTY", "至少需要一项法定节假日安排"))
+    table: dict[dt.date, bool] = {}
+    owner: dict[dt.date, int] = {}
+    for i, holiday in enumerate(holidays):
+        path = f"holidays[{i}]"
+        start = _date(holiday.get("start"), f"{path}.start", year, problems)
+        end = _date(holiday.get("end"), f"{path}.end", year, problems)
+        if start is None or end is None:
+            continue
+        if end < start:
+            problems.append(FieldProblem(f"{path}.end", "HOLIDAY_END_BEFORE_START", "结束日期早于开始日期"))
+            continue
+        if (end - start).days + 1 > MAX_HOLIDAY_DAYS:
+            problems.append(FieldProblem(f"{path}.end", "HOLIDAY_TOO_LONG",
+                                         f"放假天数超过{MAX_HOLIDAY_DAYS}天，请核对日期"))
+            continue
+        clash = None
+        day = start
+        while day <= end:
+            if day in owner and clash is None:
+                clash = owner[day]
+            owner.setdefault(day, i)
+            table[day] = False
+            day += dt.timedelta(days=1)
+        if clash is not None:
+            other = holidays[clash].get("name") or f"第{clash + 1}项"
+            problems.append(FieldProblem(path, "HOLIDAYS_OVERLAP", f"与“{other}”的放假日期重叠或重复"))
+    seen: set[dt.date] = set()
+    for i, workday in enumerate(workdays):
+        path = f"workdays[{i}].date"
+        day = _date(workday.get("date"), path, year, problems)
+        if day is None:
+            continue
+        if day in seen:
+            problems.append(FieldProblem(path, "WORKDAY_DUPLICATE", "该调休上班日重复填写"))
+            continue
+        seen.add(day)
+        if day.weekday() < 5:
+            problems.append(FieldProblem(path, "WORKDAY_NOT_WEEKEND", "调休上班日应为星期六或星期日"))
+        if day in owner:
+            name = holidays[owner[day]].get("name") or ""
+            problems.append(FieldProblem(path, "DATE_BOTH_HOLIDAY_AND_WORKDAY", f"该日期同时在“{name}”放假安排中"))
+        table[day] = True
+    if problems:
+        raise ValidationFailed("节假日安排数据有误，请核对后重新加载", details=problems)
+    return table
+
+
+def normalized_year(data: Mapping[str, object]) -> dict[str, object]:
+    """The stored shape of a year's schedule (what its content hash is taken over): ``year``,
+    ``source``, ``holidays`` ordered by start, ``workdays`` ordered by date (``name`` only when
+    given) and ``example`` when the data is marked made-up."""
+    holidays = sorted(({"name": h["name"], "start": h["start"], "end": h["end"]} for h in data["holidays"]),
+                      key=lambda h: h["start"])
+    workdays = sorted(({"date": w["date"], **({"name": w["name"]} if w.get("name") else {})}
+                       for w in data.get("workdays") or []), key=lambda w: w["date"])
+    out = {"year": data["year"], "source": data["source"], "holidays": holidays, "workdays": workdays}
+    if data.get("example"):
+        out["example"] = True  # made-up data (tests, demos): shown as such wherever the year is listed
+    return out
+
+
+def calendar_from_years(years: Iterable[Mapping[str, object]]) -> WorkingDayCalendar:
+    """A calendar whose ``overrides`` are the given stored years (already validated when they
+    were loaded; one that no longer validates is skipped rather than crash every request)."""
+    overrides: dict[int, dict[dt.date, bool]] = {}
+    for data in years:
+        try:
+            overrides[int(data["year"])] = year_table(data)
+        except (ValidationFailed, KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return WorkingDayCalendar(overrides=overrides)

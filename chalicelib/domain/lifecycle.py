@@ -374,6 +374,45 @@ def warn(case: Mapping[str, Any], at: dt.datetime, calendar: WorkingDayCalendar,
     return change
 
 
+#: The attributes a calendar year changes; a recompute that changes none of them writes nothing.
+_DUE_ATTRIBUTES = ("due_date", "due_date_provisional", "provisional_year", "yellow_date")
+
+
+def recompute(case: Mapping[str, Any], at: dt.datetime, calendar: WorkingDayCalendar,
+              policy: deadlines.Policy = deadlines.Policy()) -> Change | None:
+    """The change that puts the due date of ``case`` on ``calendar`` after a calendar year was
+    loaded (``usecases.calendar_years``): the deadline attributes ``deadlines.refresh`` gives on
+    ``at``'s day (Asia/Shanghai; warnings are not announced here, a rise is left to the sweep)
+    and one history entry "办结期限重算" (actor ``system``) with the old and the new due date.
+
+    None when there is nothing to write: a final case, or one whose due date, provisional flag,
+    provisional year and yellow date are already what ``calendar`` gives (a second load of the
+    same year, a case recomputed already). Pure; written conditioned on the version."""
+    if case["status"] in FINAL_STATES or not case.get("clock"):
+        return None
+    refreshed = deadlines.refresh(case, at.astimezone(SHANGHAI).date(), calendar, SHANGHAI, policy,
+                                  announce=False)
+    after = {**case, **refreshed.set}
+    for name in refreshed.remove:
+        after.pop(name, None)
+    if all(after.get(a) == case.get(a) for a in _DUE_ATTRIBUTES):
+        return None
+    change = Change("recompute_due_date", {"status": case["status"], **refreshed.set}, remove=list(refreshed.remove))
+    old, new = case.get("due_date"), after.get("due_date")
+    provisional = bool(after.get("due_date_provisional"))
+    seq = int(case["history_count"]) + 1
+    text = f"节假日安排已更新，办结期限由 {old or '—'}{'（临时）' if case.get('due_date_provisional') else ''}" \
+           f"重算为 {new or '—'}{'（仍为临时）' if provisional else ''}"
+    change.history.append(HistoryEntry(
+        seq=seq, at=at, actor="system", role="system", step_name="办结期限重算", action=OTHER, opinion=text,
+        data={"old_due_date": old, "old_due_date_provisional": bool(case.get("due_date_provisional")),
+              "due_date": new, "due_date_provisional": provisional,
+              "provisional_year": after.get("provisional_year")}))
+    change.set["history_count"] = seq
+    change.event_type = "case.due_date_recomputed"
+    return change
+
+
 def _warning_text(case: Mapping[str, Any], raised: list[tuple[str, int]], due: str | None) -> str:
     """zh-CN text of raised warnings, e.g. "办件黄灯：临近办结时限（承诺办结日期 2026-12-04）"."""
     parts = []

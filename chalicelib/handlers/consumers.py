@@ -45,7 +45,8 @@ def _classify_record(record, catalog) -> None:
         return
     try:
         outcome = intake.classify_case(message["case_no"], catalog=catalog, cases=container.cases(),
-                                       calendar=container.calendar(), events=container.case_event_publisher())
+                                       calendar=container.calendar(), events=container.case_event_publisher(),
+                                       markers=container.calendars())
     except NotFound:
         logger.error("intake event for an unknown case", extra={"case_no": message["case_no"]})
         return

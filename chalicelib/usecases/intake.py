@@ -336,7 +336,7 @@ def _publish_intake(publisher, case_no: str) -> None:
 
 
 def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar, events,
-                  now: Clock = utcnow) -> str:
+                  markers=None, now: Clock = utcnow) -> str:
     """Classify a submitted case and record its first due date (queue consumer).
 
     Idempotent: a case already classified (or already failed) is left alone. Returns
@@ -347,7 +347,8 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
 
     A classification is written with its ``case.classified`` event (outbox) in one transaction
     and the event is published to ``events`` after the commit; a write that loses a race
-    leaves no event.
+    leaves no event. A first due date on a year without calendar data alerts the
+    administrators once per year through ``markers`` (``calendar_years``; skipped when None).
     """
     case = cases.get_case(case_no)
     if case is None:
@@ -390,6 +391,9 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
                       deadline=deadline)
     if outcome == "classified":
         publish_event(events, cases, event, moment)
+        if markers is not None and deadline[0].get("provisional_year"):
+            from .calendar_years import alert_years
+            alert_years([deadline[0]["provisional_year"]], case_no, cases=cases, markers=markers, now=now)
     return outcome
 
 

@@ -33,7 +33,7 @@ from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFo
                              invalid_cursor)
 from ..domain.people import mask_deep
 from ..logs import logger
-from . import audit
+from . import audit, calendar_years
 from .events import case_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
 from .ports import IdempotencyHit, StaleCase, WriteRefused
@@ -110,7 +110,7 @@ def _decide(case, action, body, actors: list[rules.Actor], moment, **kwargs) -> 
 
 def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: Origin, idempotency_key: str | None,
         if_match: str | None = None, cases, catalog, identity, calendar, audit_log, events,
-        path_params: Mapping[str, Any] | None = None, now: Clock = utcnow) -> dict[str, Any]:
+        path_params: Mapping[str, Any] | None = None, markers=None, now: Clock = utcnow) -> dict[str, Any]:
     """Take ``action`` (a ``domain.lifecycle`` action) on case ``case_no`` for ``principal``.
 
     ``body`` must match ``schemas/<SCHEMAS[action]>.json``; ``path_params`` (e.g. the receipt's
@@ -121,7 +121,11 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
     Returns the case view with its history and the actions now open to the caller.
 
     Raises ValidationFailed (400), NotFound (404: absent or not visible), NotYourAction (403),
-    InvalidTransition/Conflict (409, with the current state), IdempotencyKeyReused (422)."""
+    InvalidTransition/Conflict (409, with the current state), IdempotencyKeyReused (422).
+
+    A change that leaves the due date on a year without calendar data (``provisional_year``)
+    alerts the administrators once per year through ``markers`` (``calendar_years``; skipped
+    when None), after the commit and without ever failing the action."""
     schemas.validate(SCHEMAS[action], body)
     body = {**body, **(path_params or {})}
     if not idempotency_key:
@@ -169,6 +173,9 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
                            status=case["status"], status_label=rules.STATUS_LABELS.get(case["status"], case["status"]),
                            version=int(case["version"])) from None
         publish_event(events, cases, event, moment)
+        if markers is not None and change.set.get("provisional_year"):
+            calendar_years.alert_years([change.set["provisional_year"]], case_no, cases=cases, markers=markers,
+                                       now=now)
         # what was just written, without reading it back
         written = {k: v for k, v in {**case, **change.set}.items() if k not in change.remove}
         written["version"] = int(case["version"]) + 1

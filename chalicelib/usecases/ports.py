@@ -124,6 +124,10 @@ class StaleCase(Exception):
     """The case changed since it was read (version condition failed)."""
 
 
+class StaleCalendar(Exception):
+    """A calendar year changed since it was read (another load won the version condition)."""
+
+
 class WriteRefused(Exception):
     """Storage refused the write itself, not because somebody else wrote first (DynamoDB's
     ValidationException: e.g. the case item would pass its 400 KB item limit). The same write

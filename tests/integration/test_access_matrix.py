@@ -109,7 +109,17 @@ MATRIX = {
     # a window of 431224100 (A clerk.m, B clerk.m2) made for the cell; another township's clerk: 403 as for the list
     ("PUT", "/v1/townships/{township_code}/windows/{window}/absence"): token_holders(403, clerk=200, supervisor=200),
     ("GET", "/v1/me/messages"): token_holders(200, **STAFF_403),
+    # the working-day calendar: loaded by the administrator; read by every staff role (public
+    # information the window and the departments explain provisional due dates with)
+    ("PUT", "/v1/admin/calendar/{year}"): {**ADMIN_ONLY, "admin": 200},
+    ("GET", "/v1/admin/calendar"): token_holders(403, clerk=200, clerk_other=200, approver=200, supervisor=200,
+                                                 admin=200),
+    ("GET", "/v1/admin/calendar/{year}"): token_holders(403, clerk=200, clerk_other=200, approver=200,
+                                                        supervisor=200, admin=200),
 }
+#: a year no case reaches (before the library's first year), loaded by the calendar cells
+CALENDAR_YEAR = {"year": 2003, "source": "矩阵测试数据（示例，非官方）", "example": True,
+                 "holidays": [{"name": "元旦", "start": "2003-01-01", "end": "2003-01-01"}]}
 
 
 COLLEAGUE = "clerk.m2"
@@ -344,6 +354,11 @@ class World:
         elif path == "/v1/admin/townships/{township_code}/windows/{window}":
             url = path.replace("{township_code}", "431224100").replace("{window}", self.unique("w"))
             body = WINDOW
+        elif path == "/v1/admin/calendar/{year}":
+            url, body = "/v1/admin/calendar/2003", CALENDAR_YEAR
+            if method == "GET":  # loaded first (again: unchanged), whatever ran before
+                loaded = c.http.put(url, headers=self.headers["admin"], body=json.dumps(body, ensure_ascii=False))
+                assert loaded.status_code == 200, loaded.body
         elif path == "/v1/townships/{township_code}/windows":
             url = path.replace("{township_code}", "431224100")
         elif path == "/v1/townships/{township_code}/windows/{window}/absence":
