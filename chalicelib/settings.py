@@ -84,6 +84,9 @@ YELLOW_SHARE = float(os.environ.get("BIANMIN_YELLOW_SHARE", "0.8"))
 #: Step limit of the county leg of a forwarded case, in working days (local practice; the
 #: county's own review of 20 working days under 行政许可法第四十三条 is the legal ceiling).
 COUNTY_STEP_WORKING_DAYS = int(os.environ.get("BIANMIN_COUNTY_STEP_WORKING_DAYS", "10"))
+#: A calendar load recomputes at most this many provisional due dates in its own request
+#: (about 2 AWS calls each, within API Gateway's 29 s); the deadline sweep does the rest.
+RECOMPUTE_IN_REQUEST = int(os.environ.get("BIANMIN_RECOMPUTE_IN_REQUEST", "300"))
 #: Shards of the sparse ``by_deadline`` index the deadline sweep queries (spreads writes).
 DEADLINE_SHARDS = 8
 
