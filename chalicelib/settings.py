@@ -86,6 +86,10 @@ YELLOW_SHARE = float(os.environ.get("BIANMIN_YELLOW_SHARE", "0.8"))
 COUNTY_STEP_WORKING_DAYS = int(os.environ.get("BIANMIN_COUNTY_STEP_WORKING_DAYS", "10"))
 #: Shards of the sparse ``by_deadline`` index the deadline sweep queries (spreads writes).
 DEADLINE_SHARDS = 8
+#: Minutes between deadline sweeps. Levels turn at midnight Asia/Shanghai, so hourly is
+#: enough in the cloud (a warning is raised within the first hour of its day); the local runner
+#: sets 1 so that ``make run`` shows warnings without waiting (``infra/local/runner.py``).
+DEADLINE_SWEEP_MINUTES = int(os.environ.get("BIANMIN_DEADLINE_SWEEP_MINUTES", "60"))
 
 
 def deadline_policy():
