@@ -109,6 +109,8 @@ MATRIX = {
     # a window of 431224100 (A clerk.m, B clerk.m2) made for the cell; another township's clerk: 403 as for the list
     ("PUT", "/v1/townships/{township_code}/windows/{window}/absence"): token_holders(403, clerk=200, supervisor=200),
     ("GET", "/v1/me/messages"): token_holders(200, **STAFF_403),
+    # staff only: each reads the inboxes of their own roles (test_deadline_sweep.py checks which)
+    ("GET", "/v1/me/alerts"): token_holders(403, clerk=200, clerk_other=200, approver=200, supervisor=200, admin=200),
 }
 
 
