@@ -44,9 +44,11 @@ Clock = Callable[[], dt.datetime]
 PAGE = 200
 #: Attempts per case when another writer keeps changing it (the next sweep tries again).
 ATTEMPTS = 3
-#: Stop taking new cases when the Lambda has fewer milliseconds left than this; what is left
-#: stays due in the index and the next run takes it.
-RESERVE_MS = 10_000
+#: Stop taking new cases when the Lambda has fewer milliseconds left than this (a due case
+#: takes tens of milliseconds); what is left stays due in the index and the next run takes it.
+#: A case cut short by the Lambda timeout is safe too: its transaction is all or nothing, and
+#: an event whose publish was lost leaves the outbox with the next outbox sweep.
+RESERVE_MS = 1_500
 
 
 def sweep(cases, calendar, events, now: Clock = utcnow,
