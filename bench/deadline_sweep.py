@@ -222,7 +222,7 @@ def main(argv=None) -> int:
         print(f"seeding {size:,} open cases ({args.due} due) and sweeping...", file=sys.stderr, flush=True)
         runs.append(run_size(meter, size, args.due))
     equal_calls = len({json.dumps(r["sweep"]["calls"]) for r in runs}) == 1
-    print(f"\n| open cases | due | calls per operation | calls | wall s | inside AWS s | outside AWS s |")
+    print("\n| open cases | due | calls per operation | calls | wall s | inside AWS s | outside AWS s |")
     print("|---:|---:|---|---:|---:|---:|---:|")
     for r in runs:
         for label in ("sweep", "sweep_again_same_instant"):

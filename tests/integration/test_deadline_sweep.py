@@ -251,6 +251,23 @@ def test_a_rise_a_staff_action_saw_first_is_still_announced_by_the_sweep(world):
     assert warnings_in_history(case_no) == [("1", {"case": "1"})]
 
 
+def test_a_check_with_nothing_to_announce_only_moves_the_next_check(world):
+    """``apply`` with no history entry and no event: the case moves on in the index, version + 1."""
+    case_no = accepted_case(world)
+    yellow, _ = dates(case_no)
+    early = T0.date() + dt.timedelta(days=1)
+    boto3.client("dynamodb", region_name="us-east-1").update_item(  # a next check earlier than needed
+        TableName=settings.CASES_TABLE, Key={"pk": {"S": f"CASE#{case_no}"}, "sk": {"S": "CASE"}},
+        UpdateExpression="SET next_check = :d", ExpressionAttributeValues={":d": {"S": early.isoformat()}})
+    before = case(case_no)
+    report = sweep(on(early))
+    assert (report["examined"], report["moved"], report["yellow"]) == (1, 1, 0)
+    after = case(case_no)
+    assert after["next_check"] == yellow.isoformat() and after["version"] == before["version"] + 1
+    assert after["history_count"] == before["history_count"] and warnings_in_history(case_no) == []
+    assert sweep(on(early, 12))["examined"] == 0
+
+
 # --- which cases the sweep sees -----------------------------------------------------------------
 
 def test_a_case_concluded_before_its_yellow_date_is_never_swept(world):
