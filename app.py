@@ -63,3 +63,9 @@ def republish_case_events(event):
 def requeue_stalled_intake(event):
     """Re-publish intake events for cases still unclassified after a few minutes."""
     return consumers.requeue_stalled_intake()
+
+
+@app.schedule(Rate(settings.DEADLINE_SWEEP_MINUTES, unit=Rate.MINUTES), name="sweep_deadlines")
+def sweep_deadlines(event):
+    """Yellow and red deadline warnings, each announced once to the staff who must act."""
+    return consumers.sweep_deadlines(event.context)

@@ -89,6 +89,10 @@ COUNTY_STEP_WORKING_DAYS = int(os.environ.get("BIANMIN_COUNTY_STEP_WORKING_DAYS"
 RECOMPUTE_IN_REQUEST = int(os.environ.get("BIANMIN_RECOMPUTE_IN_REQUEST", "300"))
 #: Shards of the sparse ``by_deadline`` index the deadline sweep queries (spreads writes).
 DEADLINE_SHARDS = 8
+#: Minutes between deadline sweeps. Levels turn at midnight Asia/Shanghai, so hourly is
+#: enough in the cloud (a warning is raised within the first hour of its day); the local runner
+#: sets 1 so that ``make run`` shows warnings without waiting (``infra/local/runner.py``).
+DEADLINE_SWEEP_MINUTES = int(os.environ.get("BIANMIN_DEADLINE_SWEEP_MINUTES", "60"))
 
 #: How long a container keeps its working-day calendar (seconds) before reading the loaded
 #: years again: a year loaded elsewhere reaches every container within this time.

@@ -92,3 +92,14 @@ def test_webhook_consumer_is_wired_to_its_queue(package):
     assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.WEBHOOK_QUEUE}")
     assert source["Properties"]["BatchSize"] == 10
     assert function["Properties"]["Timeout"] == 60
+
+
+def test_the_deadline_sweep_is_scheduled_hourly_with_time_to_finish(package):
+    template = json.loads((package / "sam.json").read_text())
+    schedules = {name: event["Properties"]["Schedule"] for name, res in template["Resources"].items()
+                 if res.get("Type") == "AWS::Serverless::Function"
+                 for event in res["Properties"].get("Events", {}).values() if event["Type"] == "Schedule"}
+    assert schedules == {"RepublishCaseEvents": "rate(1 minute)", "RequeueStalledIntake": "rate(2 minutes)",
+                         "SweepDeadlines": "rate(60 minutes)"}
+    function = template["Resources"]["SweepDeadlines"]["Properties"]
+    assert function["Handler"] == "app.sweep_deadlines" and function["Timeout"] == 300

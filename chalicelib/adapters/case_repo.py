@@ -204,6 +204,18 @@ class DynamoCaseRepository:
         result = CaseStepModel.by_department.query(department, limit=limit, last_evaluated_key=start)
         return _rows(result)
 
+    def due_for_check(self, shard: str, day_iso: str, limit: int = 100, cursor: dict[str, Any] | None = None
+                      ) -> tuple[list[str], dict[str, Any] | None]:
+        """Case numbers in ``shard`` of the sparse ``by_deadline`` index whose ``next_check``
+        (an Asia/Shanghai ISO date) is on or before ``day_iso``: ``(case numbers, cursor of the
+        next page or None)``. One Query (KEYS_ONLY, eventually consistent: the sweep reads each
+        case again, strongly consistent, before it decides anything); ``cursor`` is the opaque
+        value of the previous page, for the sweep only (never given to a client)."""
+        result = CaseModel.by_deadline.query(shard, CaseModel.next_check <= day_iso, limit=limit,
+                                             last_evaluated_key=cursor)
+        numbers = [row.pk.split("#", 1)[1] for row in result]
+        return numbers, result.last_evaluated_key
+
     # --- events (outbox) and applicant messages -------------------------------------------
 
     def mark_published(self, case_no: str, seq: int, at: dt.datetime) -> None:

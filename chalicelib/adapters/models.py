@@ -35,6 +35,7 @@ events not yet published (outbox)      cases GSI ``pending_events`` (sparse, 8 s
                                        outbox_shard, created_at < cutoff
 a township's windows (A/B posts)       cases: Query pk="TOWNSHIP#<code>", sk begins_with "WINDOW#"
 a villager's messages                  cases: Query pk="INBOX#<applicant_key>" (newest first)
+a staff inbox (deadline alerts)        cases: Query pk="INBOX#<staff_x|TOWNSHIP#|SUPERVISOR#|DEPARTMENT#..>"
 cases whose warning may rise by a day   cases GSI ``by_deadline`` (sparse: open cases with a
                                        next check, 8 shards): deadline_shard, next_check <= day
 cases with a provisional due date       cases GSI ``by_provisional_year`` (sparse): the year

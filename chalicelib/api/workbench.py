@@ -10,7 +10,7 @@ from .. import container
 from ..domain import lifecycle as rules
 from ..domain.access import (ADMINISTRATOR, COUNTY_APPROVER, SUPERVISOR, VILLAGE_AGENT, VILLAGER,
                              WINDOW_CLERK)
-from ..usecases import lifecycle
+from ..usecases import deadlines, lifecycle
 from .errors import BODY_TYPES, idempotency_key, json_body, query_params
 from .security import endpoint
 
@@ -173,3 +173,10 @@ def my_messages(caller):
     """Messages about the villager's cases, newest first (``?cursor=``)."""
     return lifecycle.my_messages(caller.principal, caller.origin, cases=container.cases(),
                                  audit_log=container.audit_log(), cursor=query_params(bp.current_request).get("cursor"))
+
+
+@endpoint(bp, "/v1/me/alerts", roles=(WINDOW_CLERK, SUPERVISOR, COUNTY_APPROVER, ADMINISTRATOR))
+def my_alerts(caller):
+    """Deadline alerts (yellow/red) of every inbox the staff member reads, newest first (``?limit=``)."""
+    return deadlines.my_alerts(caller.principal, caller.origin, query_params(bp.current_request),
+                               cases=container.cases(), audit_log=container.audit_log())

@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import events, intake, operators
+from ..usecases import deadlines, events, intake, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -126,3 +126,9 @@ def case_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
 def republish_case_events() -> int:
     """Scheduled: publish outbox events whose publish after commit was lost."""
     return events.republish_stalled_events(container.cases(), container.case_event_publisher())
+
+
+def sweep_deadlines(context: Any = None) -> dict[str, Any]:
+    """Scheduled: raise and announce the deadline warnings due today (Asia/Shanghai)."""
+    return deadlines.sweep(container.cases(), container.calendar(), container.case_event_publisher(),
+                           time_left_ms=getattr(context, "get_remaining_time_in_millis", None))

@@ -44,12 +44,16 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
-def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datetime) -> dict[str, Any]:
+def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datetime,
+               warning: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """The event of one state change (``schemas/case_event.json``): ``after`` is the case as the
     change leaves it (``status``, ``version``, ``case_classes``...), ``seq`` the history seq of
     the change's last entry, ``at`` when it is written. The event id ``<case_no>#<seq>`` names
     the state change, so a republished event is recognisably the same event. Carries the
-    applicant's message text when the applicant should hear about it."""
+    applicant's message text when the applicant should hear about it, the responsible staff
+    member (``responsible``, a subject ``staff_<username>``, or None), and for a deadline
+    warning (``warning``: ``{"warnings": {target: level code}, "text": zh-CN}``, the sweep's
+    history entry) ``warnings`` and ``warning_text``, so that its consumer needs no read."""
     template = MESSAGES.get(event_type)
     text = template.format(item=after["item_name"], due=after.get("due_date") or "",
                            name=(after.get("special_procedure") or {}).get("name", "")) if template else ""
@@ -59,7 +63,9 @@ def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datet
             "township_code": after["township_code"], "item_code": after["item_code"],
             "item_name": after["item_name"], "case_classes": list(after.get("case_classes") or []),
             "applicant_key": after.get("applicant_key"), "filed_by": after.get("filed_by"),
-            "operator_id": after.get("operator_id"), "station_id": after.get("station_id"), "text": text}
+            "operator_id": after.get("operator_id"), "station_id": after.get("station_id"), "text": text,
+            "responsible": after.get("responsible"),
+            **({"warnings": dict(warning["warnings"]), "warning_text": mask_text(warning["text"])} if warning else {})}
 
 
 def publish_event(events, cases, event: dict[str, Any], at: dt.datetime) -> None:
@@ -86,13 +92,48 @@ def republish_stalled_events(cases, events, now: Clock = utcnow) -> int:
     return count
 
 
+WARNING_EVENTS = ("case.warning_yellow", "case.warning_red")
+#: Staff inboxes (``CaseRepository.add_message``); ``GET /v1/me/alerts`` reads them.
+TOWNSHIP_INBOX, SUPERVISOR_INBOX, DEPARTMENT_INBOX = "TOWNSHIP#{}", "SUPERVISOR#{}", "DEPARTMENT#{}"
+#: Staff alerts are kept (TTL) this long, as the applicant's messages.
+MESSAGE_KEEP_DAYS = 365
+
+
+def warning_recipients(event: Mapping[str, Any]) -> list[str]:
+    """Who hears of a deadline warning (e-supervision, domain.md section 4): the case's
+    responsible staff member (首问责任人, inbox ``staff_<username>``), or all the township's
+    clerks (``TOWNSHIP#<code>``) while nobody is responsible; each county department whose own
+    step rose (targets ``joint:<dept>``/``forward:<dept>``: ``DEPARTMENT#<dept>``); and on red
+    the township's supervisors (``SUPERVISOR#<code>``). The applicant hears nothing."""
+    responsible = event.get("responsible") or ""
+    township = event.get("township_code") or ""
+    out = [responsible if responsible.startswith("staff_") else TOWNSHIP_INBOX.format(township)]
+    for target in sorted(event.get("warnings") or {}):
+        kind, _, department = target.partition(":")
+        if kind in ("joint", "forward") and department:
+            out.append(DEPARTMENT_INBOX.format(department))
+    if event["event_type"] == "case.warning_red":
+        out.append(SUPERVISOR_INBOX.format(township))
+    return list(dict.fromkeys(out))
+
+
 def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> str:
-    """Consume one case event: store the applicant's message (once per event) and pass the
+    """Consume one case event: store the applicant's message (once per event), the staff alerts
+    of a deadline warning (:func:`warning_recipients`, once per event and inbox) and pass the
     change to the case's station operator (``notify_operator(case, event_type)``: the webhook,
     deduplicated by its delivery id, which the event's case number, type, version and status
     fix). Returns "stored" or "nothing". Safe to run twice for one event."""
     schemas.validate("case_event", event)
     outcome = "nothing"
+    if event["event_type"] in WARNING_EVENTS and event.get("warning_text"):
+        created = event["at"]
+        text = f"办件 {event['case_no']}（{event.get('item_name', '')}）{event['warning_text']}"
+        for recipient in warning_recipients(event):
+            if cases.add_message({"recipient": recipient, "event_id": event["event_id"], "case_no": event["case_no"],
+                                  "event_type": event["event_type"], "text": text, "created_at": created,
+                                  "expires_at": dt.datetime.fromisoformat(created)
+                                  + dt.timedelta(days=MESSAGE_KEEP_DAYS)}):
+                outcome = "stored"
     if event.get("text") and event.get("applicant_key"):
         created = event["at"]
         stored = cases.add_message({"recipient": event["applicant_key"], "event_id": event["event_id"],
@@ -100,7 +141,9 @@ def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> 
                                     "text": event["text"], "filed_by": event.get("filed_by"), "created_at": created,
                                     "expires_at": dt.datetime.fromisoformat(created) + dt.timedelta(days=365)})
         outcome = "stored" if stored else "nothing"
-    if notify_operator and event.get("operator_id"):
+    # deadline warnings are the administration's own supervision: neither the applicant nor the
+    # station that filed for them hears of them (docs/webhooks.md)
+    if notify_operator and event.get("operator_id") and event["event_type"] not in WARNING_EVENTS:
         notify_operator({"case_no": event["case_no"], "status": event["status"], "township_code": event["township_code"],
                          "item_code": event["item_code"], "operator_id": event["operator_id"],
                          "station_id": event.get("station_id"), "version": event.get("version"),

@@ -44,6 +44,7 @@ def _configure_environment(data_dir: Path, moto_port: int) -> None:
     os.environ["AWS_ENDPOINT_URL"] = f"http://127.0.0.1:{moto_port}"
     os.environ["MOTO_RECORDER_FILEPATH"] = str(data_dir / "moto-recording.jsonl")
     os.environ.pop("MOTO_ENABLE_RECORDING", None)  # any value turns moto's own recorder on
+    os.environ.setdefault("BIANMIN_DEADLINE_SWEEP_MINUTES", "1")  # the cloud sweeps hourly (settings.py)
 
 
 class ConsumedLedger:

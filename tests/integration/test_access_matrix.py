@@ -116,6 +116,8 @@ MATRIX = {
                                                  admin=200),
     ("GET", "/v1/admin/calendar/{year}"): token_holders(403, clerk=200, clerk_other=200, approver=200,
                                                         supervisor=200, admin=200),
+    # staff only: each reads the inboxes of their own roles (test_deadline_sweep.py checks which)
+    ("GET", "/v1/me/alerts"): token_holders(403, clerk=200, clerk_other=200, approver=200, supervisor=200, admin=200),
 }
 #: a year no case reaches (before the library's first year), loaded by the calendar cells
 CALENDAR_YEAR = {"year": 2003, "source": "矩阵测试数据（示例，非官方）", "example": True,
