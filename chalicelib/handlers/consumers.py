@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import deadlines, events, intake, operators
+from ..usecases import calendar_years, deadlines, events, intake, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -129,6 +129,10 @@ def republish_case_events() -> int:
 
 
 def sweep_deadlines(context: Any = None) -> dict[str, Any]:
-    """Scheduled: raise and announce the deadline warnings due today (Asia/Shanghai)."""
-    return deadlines.sweep(container.cases(), container.calendar(), container.case_event_publisher(),
-                           time_left_ms=getattr(context, "get_remaining_time_in_millis", None))
+    """Scheduled: recompute the provisional due dates of years loaded since (the safety net of
+    a calendar load), then raise and announce the deadline warnings due today (Asia/Shanghai)."""
+    cases, calendar = container.cases(), container.calendar()
+    recomputed = calendar_years.recompute_loaded_years(cases, calendar)
+    report = deadlines.sweep(cases, calendar, container.case_event_publisher(),
+                             time_left_ms=getattr(context, "get_remaining_time_in_millis", None))
+    return {**report, "recomputed": recomputed}

@@ -237,3 +237,22 @@ def test_cli_calendar_load_and_show(seeded, capsys, tmp_path):
     bad.write_text(json.dumps({**EXAMPLE, "workdays": [{"date": "2027-03-02"}]}), encoding="utf-8")
     assert cli.main(["calendar-load", str(bad)]) == 1
     assert "WORKDAY_NOT_WEEKEND" in capsys.readouterr().err
+
+
+def test_a_load_with_more_provisional_cases_than_a_request_may_handle_leaves_the_rest_to_the_sweep(
+        client, auth, clerk, monkeypatch):
+    """A load recomputes at most ``RECOMPUTE_IN_REQUEST`` cases (API Gateway answers within
+    29 s); the scheduled deadline sweep recomputes the others."""
+    from chalicelib.handlers import consumers
+    cases = [file_case(clerk, at(f"2026-12-{day}T10:00:00")) for day in (14, 21, 28)]
+    monkeypatch.setattr(settings, "RECOMPUTE_IN_REQUEST", 1)
+    loaded = put_year(client, auth.admin(), EXAMPLE)
+    assert loaded.status_code == 200, loaded.body
+    assert (loaded.json_body["recomputed"], loaded.json_body["still_provisional"]) == (1, 2)
+    assert len(list(container.cases().provisional_cases("2027"))) == 2
+    container.refresh_calendar()
+    report = consumers.sweep_deadlines()
+    assert report["recomputed"] == 2
+    assert list(container.cases().provisional_cases("2027")) == []
+    for case_no in cases:
+        assert container.cases().get_case(case_no)["due_date_provisional"] is False
