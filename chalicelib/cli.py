@@ -120,9 +120,9 @@ def _parse_pause(text: str):
 def _calculator_calendar():
     """``container.calendar()`` (the library plus the years loaded as data); if that cannot be
     built (no AWS endpoint), the library alone, said on stderr: ``(calendar, fell_back)``."""
-    from .domain.calendar import WorkingDayCalendar
-    try:
-        return container.calendar(), False
+    from .domain.calendar import WorkingDayCalendar, calendar_from_years
+    try:  # read here, not through container.calendar(), whose fallback logs a trace for a server's log
+        return calendar_from_years(container.calendars().list_years()), False
     except Exception as error:  # noqa: BLE001 - any storage failure: say so, never crash
         print(f"警告：无法读取已加载的节假日年份（{error}），仅使用内置节假日数据；"
               "无数据年份的结果标为“临时”", file=sys.stderr)

@@ -11,12 +11,19 @@ import json
 import pytest
 
 from chalicelib import cli, container
-from chalicelib.domain.calendar import WorkingDayCalendar
+
+
+class NoLoadedYears:
+    """A calendar store with no year loaded: the library alone answers."""
+
+    @staticmethod
+    def list_years():
+        return []
 
 
 @pytest.fixture
 def library_calendar(monkeypatch):
-    monkeypatch.setattr(container, "calendar", lambda: WorkingDayCalendar())
+    monkeypatch.setattr(container, "calendars", lambda: NoLoadedYears())
 
 
 def run(capsys, *args: str) -> tuple[int, str, str]:
@@ -87,7 +94,7 @@ def test_a_year_without_data_is_marked_provisional(library_calendar, capsys):
 def test_calendar_unavailable_falls_back_with_a_warning(monkeypatch, capsys):
     def unreachable():
         raise ConnectionError("Could not connect to the endpoint URL")
-    monkeypatch.setattr(container, "calendar", unreachable)
+    monkeypatch.setattr(container, "calendars", unreachable)
     status, out, err = run(capsys, "--limit", "5", "--start", "2026-12-28", "--today", "2026-12-28", "--json")
     assert status == 0
     assert "警告" in err and "Could not connect" in err
