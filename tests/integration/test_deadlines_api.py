@@ -76,15 +76,11 @@ def test_an_accepted_case_shows_its_due_date_and_working_days_left(client, auth)
     assert accept_entry["data"]["due_date"] == due.isoformat()
 
 
-def test_a_special_procedure_pauses_the_clock_and_the_history_says_so(seeded, auth):
+def test_a_special_procedure_pauses_the_clock_and_the_history_says_so(client, auth):
     auth.staff("clerk.pause", ["window_clerk"], ["431224100"])
     desk = Desk("clerk.pause")
     me = auth.villager()
-    from chalice.test import Client
-
-    import app
-    with Client(app.app) as client:
-        no = file_case(client, me)
+    no = file_case(client, me)
     backdate(no, "2026-11-02")
     # accepted Monday 2 November 2026: 10 working days end Monday 16 November
     accepted = desk("accept", no, {}, at("2026-11-02"))
@@ -127,15 +123,11 @@ def test_an_extension_moves_the_due_date_once_with_reason_and_approver(client, a
     assert any("延长办理期限" in t and extended["due_date"] in t for t in texts), texts
 
 
-def test_a_concluded_case_keeps_its_on_time_data(seeded, auth):
+def test_a_concluded_case_keeps_its_on_time_data(client, auth):
     auth.staff("clerk.ontime", ["window_clerk"], ["431224100"])
     desk = Desk("clerk.ontime")
     me = auth.villager()
-    from chalice.test import Client
-
-    import app
-    with Client(app.app) as client:
-        on_time, late = file_case(client, me), file_case(client, me)
+    on_time, late = file_case(client, me), file_case(client, me)
     for no in (on_time, late):
         backdate(no, "2026-11-02")
         desk("accept", no, {}, at("2026-11-02"))
@@ -154,18 +146,14 @@ def test_a_concluded_case_keeps_its_on_time_data(seeded, auth):
 
 
 @pytest.mark.parametrize("first_notice_day,expect_clock", [("2026-11-03", False), ("2026-11-10", True)])
-def test_waiting_for_the_applicant_never_counts(seeded, auth, first_notice_day, expect_clock):
+def test_waiting_for_the_applicant_never_counts(client, auth, first_notice_day, expect_clock):
     """A timely one-time notice: the clock has not started (art. 32: acceptance dates from the
     day the materials are complete). A late one: the case counts as accepted on receipt and the
     clock pauses while the applicant supplements."""
     auth.staff("clerk.wait", ["window_clerk"], ["431224100"])
     desk = Desk("clerk.wait")
     me = auth.villager()
-    from chalice.test import Client
-
-    import app
-    with Client(app.app) as client:
-        no = file_case(client, me)
+    no = file_case(client, me)
     backdate(no, "2026-11-02")
     notice = {"materials": [{"name": "居民户口簿", "problem": "missing"}]}
     view = desk("issue_notice", no, notice, at(first_notice_day))
