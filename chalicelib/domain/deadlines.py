@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from .calendar import CALENDAR_DAYS, WORKING_DAYS, WorkingDayCalendar
 
@@ -77,15 +77,6 @@ class Pause:
     def covers(self, day: dt.date) -> bool:
         """True when ``day`` does not count: after the day it started, up to the day it ended."""
         return self.started_on < day and (self.ended_on is None or day <= self.ended_on)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "started_on": self.started_on.isoformat(),
-                "ended_on": self.ended_on.isoformat() if self.ended_on else None}
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any]) -> "Pause":
-        return cls(raw["kind"], dt.date.fromisoformat(raw["started_on"]),
-                   dt.date.fromisoformat(raw["ended_on"]) if raw.get("ended_on") else None)
 
 
 @dataclass(frozen=True)
@@ -496,12 +487,3 @@ def on_time(case: Mapping[str, Any], concluded: dt.date, calendar: WorkingDayCal
             "working_days_used": d.working_days_used, "paused_working_days": d.paused_working_days,
             "limit": {"value": clock.value, "unit": clock.unit}, "extension_days": clock.extension_days,
             "basis": clock.basis}
-
-
-def levels_text(raised: Iterable[tuple[str, int]]) -> str:
-    """A zh-CN summary of raised warnings, e.g. "办件黄灯；并联审批（县住建局）红灯"."""
-    parts = []
-    for target, level in raised:
-        colour = "红灯" if level == RED else "黄灯"
-        parts.append(f"办件{colour}" if target == "case" else f"{target}{colour}")
-    return "；".join(parts)
