@@ -90,10 +90,12 @@ class WorkingDayCalendar:
         return kind
 
     def _day_kind(self, day: dt.date) -> DayKind:
-        year_table = self._overrides.get(day.year)
-        if year_table is not None:
-            if day in year_table:
-                return DayKind(working=year_table[day], provisional=False)
+        # a notice may reach into the December before its year (元旦 2018-12-30..2019-01-01
+        # and the make-up Saturday 2018-12-29 are in the 2019 notice)
+        for table in (self._overrides.get(day.year), self._overrides.get(day.year + 1)):
+            if table is not None and day in table:
+                return DayKind(working=table[day], provisional=False)
+        if day.year in self._overrides:
             return DayKind(working=day.weekday() < 5, provisional=False)
         known = self._library(day)
         if known is None:
@@ -166,8 +168,9 @@ def _date(raw: object, path: str, year: int, problems: list[FieldProblem]) -> dt
     if day is None:
         problems.append(FieldProblem(path, "DATE_INVALID", "日期无效，应为 YYYY-MM-DD 格式的真实日期"))
         return None
-    if day.year != year:
-        problems.append(FieldProblem(path, "DATE_OUTSIDE_YEAR", f"日期不在{year}年内"))
+    if day.year != year and not (day.year == year - 1 and day.month == 12):
+        problems.append(FieldProblem(path, "DATE_OUTSIDE_YEAR",
+                                     f"日期不在{year}年内（元旦假期及其调休可始于{year - 1}年12月）"))
         return None
     return day
 
@@ -180,7 +183,8 @@ def year_table(data: Mapping[str, object]) -> dict[dt.date, bool]:
     ordinary (Monday-Friday working, weekends off).
 
     Raises ``ValidationFailed`` listing every problem with its field path: a date that is
-    not real or not in ``year`` (DATE_INVALID, DATE_OUTSIDE_YEAR), a range ending before it
+    not real or neither in ``year`` nor in the December before it (the New Year holiday and its
+    make-up days may start there) (DATE_INVALID, DATE_OUTSIDE_YEAR), a range ending before it
     starts (HOLIDAY_END_BEFORE_START), longer than :data:`MAX_HOLIDAY_DAYS`
     (HOLIDAY_TOO_LONG) or overlapping another (HOLIDAYS_OVERLAP), no holidays at all
     (HOLIDAYS_EMPTY), a make-up day that is not a Saturday or Sunday

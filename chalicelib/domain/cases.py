@@ -163,7 +163,7 @@ def classify(item: ServiceItem, township: Township, received_utc: dt.datetime,
     """Classify a new case and compute its first promised due date.
 
     * immediate (即办件) when the item's promised limit is 0: due the day of receipt if received on
-      a working day within office hours, else the next working day (domain.md section 4, practice);
+      a working day before closing time, else the next working day (domain.md section 4, practice);
     * promised (承诺件) otherwise: due ``promised`` working/calendar days after the day of receipt
       (the first day not counted; art. 32: with no one-time notice the application counts as
       accepted on the day of receipt; the lifecycle issue moves the start to acceptance);

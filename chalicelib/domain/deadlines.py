@@ -10,7 +10,7 @@ Rules (``shared/docs/domain.md`` section 4; 行政许可法):
   (art. 82) or calendar days (a last day off moves to the next working day, 《民法典》第二百零三条).
   An item without a limit gets the legal 20 working days (art. 42).
 * An immediate item (即办件, limit 0) is due the day it starts when that is a working day and
-  the start was within office hours, else the next working day (practice).
+  the start was not after closing time, else the next working day (practice).
 * The clock pauses (does not count) while the applicant supplements materials after deemed
   acceptance and during special procedures (art. 45: hearing, testing, inspection,
   appraisal, expert review...). A pause that starts on day P1 and ends on day P2 (Asia/Shanghai)
@@ -84,7 +84,7 @@ class Clock:
     """What a due date is computed from.
 
     ``start``: the day the clock started (not counted unless ``start_counts``, which only an
-    immediate item received on a working day within office hours has); ``value``/``unit``: the
+    immediate item received on a working day not after closing time has); ``value``/``unit``: the
     limit (``working_days`` or ``calendar_days``; 0 = immediate); ``pauses``; ``extension_days``
     (working days, art. 42); ``basis``: why it starts then (``received``, ``deemed_received``,
     ``materials_complete``, ``step``)."""
@@ -226,11 +226,15 @@ def evaluate(clock: Clock, today: dt.date, calendar: WorkingDayCalendar, policy:
         # stopped: evaluate as if it resumed today (the days of the pause up to today do not count)
         closed = tuple(p if p is not open_pause else replace(p, ended_on=max(today, p.started_on))
                        for p in clock.pauses)
-        resumed = evaluate(replace(clock, pauses=closed), today, calendar, policy)
-        if resumed.due_date is not None and resumed.due_date <= open_pause.started_on:
-            return resumed  # the due date passed before the pause began: it stands
+        stopped = replace(clock, pauses=closed)
+        resumed = evaluate(stopped, today, calendar, policy)
+        if resumed.due_date is not None and resumed.due_date < open_pause.started_on:
+            return resumed  # the due date passed before the pause began: it stands (red)
+        # the warning stays as it was the day the clock stopped (a pause on the due date
+        # itself leaves no day to count: yellow, not red, until it resumes)
+        frozen = evaluate(stopped, max(open_pause.started_on, clock.start), calendar, policy)
         return replace(resumed, due_date=None, provisional=False, provisional_year=None, yellow_date=None,
-                       paused=True, next_change=None)
+                       paused=True, next_change=None, level=frozen.level)
     due, working, provisional = _counted_days(clock, calendar)
     assert due is not None
     total = len(working)
@@ -262,19 +266,21 @@ def local_day(moment: dt.datetime, zone: dt.tzinfo) -> dt.date:
     return moment.astimezone(zone).date()
 
 
-def within_office_hours(moment: dt.datetime, hours: tuple[dt.time, dt.time], zone: dt.tzinfo) -> bool:
-    """True when ``moment`` (aware) falls within ``hours`` (opening, closing; local time)."""
-    local = moment.astimezone(zone).time()
-    return hours[0] <= local <= hours[1]
+def before_closing(moment: dt.datetime, hours: tuple[dt.time, dt.time], zone: dt.tzinfo) -> bool:
+    """True when ``moment`` (aware) is not after the closing time of ``hours`` (opening,
+    closing; local time) on its day: received within office hours, or before the window
+    opened (the window handles it that day)."""
+    return moment.astimezone(zone).time() <= hours[1]
 
 
 def start_counts(value: int, started: dt.datetime, hours: tuple[dt.time, dt.time], calendar: WorkingDayCalendar,
                  zone: dt.tzinfo) -> bool:
     """Whether the start day itself counts: only for an immediate limit (``value`` 0) whose
-    clock started (``started``, aware) on a working day within office ``hours`` (practice:
-    after hours or on a day off it is due the next working day)."""
+    clock started (``started``, aware) on a working day, not after closing time (practice,
+    domain.md section 4: received after office hours or on a day off, it is due the next
+    working day; received in the night before the window opens, it is due that day)."""
     return value == 0 and calendar.day_kind(local_day(started, zone)).working and \
-        within_office_hours(started, hours, zone)
+        before_closing(started, hours, zone)
 
 
 def calculator_clock(value: int, unit: str, started: dt.datetime, *, calendar: WorkingDayCalendar,

@@ -278,7 +278,7 @@ def case_clock(case: Mapping[str, Any], item: ServiceItem | None, township: Town
     case waiting for materials after a timely notice has no clock (acceptance will date from
     the day the materials are complete). Limit: the item's promised limit (or 20 working days,
     行政许可法第四十二条), kept from the stored clock when the item is gone. An immediate item's
-    start day counts when it is a working day and the materials arrived within office hours.
+    start day counts when it is a working day and the materials arrived before closing time.
     Pauses: notice rounds and special procedures (``deadlines.case_pauses``). A final case
     keeps its clock as it was."""
     stored = case.get("clock")

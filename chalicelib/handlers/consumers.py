@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import calendar_years, deadlines, events, intake, operators
+from ..usecases import calendar_years, deadlines, events, intake, lifecycle, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -108,8 +108,9 @@ def requeue_stalled_intake() -> int:
 def _case_event_record(record, catalog) -> None:
     try:
         event = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
-        outcome = events.handle_case_event(event, cases=container.cases(),
-                                           notify_operator=container.operator_webhooks())
+        outcome = events.handle_case_event(
+            event, cases=container.cases(), notify_operator=container.operator_webhooks(),
+            responsible_active=lambda case: lifecycle.responsible_is_active(container.identity(), case))
     except DomainError as exc:
         logger.error("dropping malformed case event", extra={"message_id": record.message_id, "error": str(exc)})
         return

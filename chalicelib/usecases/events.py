@@ -99,15 +99,19 @@ TOWNSHIP_INBOX, SUPERVISOR_INBOX, DEPARTMENT_INBOX = "TOWNSHIP#{}", "SUPERVISOR#
 MESSAGE_KEEP_DAYS = 365
 
 
-def warning_recipients(event: Mapping[str, Any]) -> list[str]:
+def warning_recipients(event: Mapping[str, Any], responsible_active: Callable[[Mapping[str, Any]], bool] | None = None
+                       ) -> list[str]:
     """Who hears of a deadline warning (e-supervision, domain.md section 4): the case's
     responsible staff member (首问责任人, inbox ``staff_<username>``), or all the township's
-    clerks (``TOWNSHIP#<code>``) while nobody is responsible; each county department whose own
-    step rose (targets ``joint:<dept>``/``forward:<dept>``: ``DEPARTMENT#<dept>``); and on red
-    the township's supervisors (``SUPERVISOR#<code>``). The applicant hears nothing."""
+    clerks (``TOWNSHIP#<code>``) while nobody is responsible or the responsible clerk can no
+    longer act (``responsible_active(event)`` False: account disabled, moved to another
+    township); each county department whose own step rose (targets ``joint:<dept>``/
+    ``forward:<dept>``: ``DEPARTMENT#<dept>``); and on red the township's supervisors
+    (``SUPERVISOR#<code>``). The applicant hears nothing."""
     responsible = event.get("responsible") or ""
     township = event.get("township_code") or ""
-    out = [responsible if responsible.startswith("staff_") else TOWNSHIP_INBOX.format(township)]
+    reachable = responsible.startswith("staff_") and (responsible_active is None or responsible_active(event))
+    out = [responsible if reachable else TOWNSHIP_INBOX.format(township)]
     for target in sorted(event.get("warnings") or {}):
         kind, _, department = target.partition(":")
         if kind in ("joint", "forward") and department:
@@ -117,7 +121,8 @@ def warning_recipients(event: Mapping[str, Any]) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> str:
+def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None,
+                      responsible_active: Callable[[Mapping[str, Any]], bool] | None = None) -> str:
     """Consume one case event: store the applicant's message (once per event), the staff alerts
     of a deadline warning (:func:`warning_recipients`, once per event and inbox) and pass the
     change to the case's station operator (``notify_operator(case, event_type)``: the webhook,
@@ -128,7 +133,7 @@ def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None) -> 
     if event["event_type"] in WARNING_EVENTS and event.get("warning_text"):
         created = event["at"]
         text = f"办件 {event['case_no']}（{event.get('item_name', '')}）{event['warning_text']}"
-        for recipient in warning_recipients(event):
+        for recipient in warning_recipients(event, responsible_active):
             if cases.add_message({"recipient": recipient, "event_id": event["event_id"], "case_no": event["case_no"],
                                   "event_type": event["event_type"], "text": text, "created_at": created,
                                   "expires_at": dt.datetime.fromisoformat(created)

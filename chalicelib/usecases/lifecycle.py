@@ -149,7 +149,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
         colleague = responsible_active = None
         if action == rules.HANDOVER:
             colleague = _resolve_colleague(identity, body["to"], case["township_code"])
-            responsible_active = _responsible_active(identity, case)
+            responsible_active = responsible_is_active(identity, case)
         change = _decide(case, action, body, actors, moment, item=item, township=township, calendar=calendar,
                          handover_to=colleague, responsible_active=responsible_active,
                          policy=settings.deadline_policy())
@@ -198,7 +198,7 @@ def _number(text: str | None) -> int | None:
     return int(text) if text is not None and _NUMBER.fullmatch(text) else None
 
 
-def _responsible_active(identity, case: Mapping[str, Any]) -> bool:
+def responsible_is_active(identity, case: Mapping[str, Any]) -> bool:
     """True while the case's responsible clerk (首问责任人) is an active window clerk of the
     case's township (or nobody is responsible yet); False once that account was disabled or
     left the township, so that a colleague can take the case over."""

@@ -49,7 +49,7 @@ def test_a_loaded_year_beats_the_library():
 
 def test_every_problem_is_reported_with_its_field_path():
     data = copy.deepcopy(EXAMPLE)
-    data["holidays"][0]["end"] = "2026-12-31"                       # outside the year
+    data["holidays"][0]["end"] = "2025-12-31"                       # outside the year (and its December)
     data["holidays"][2] = {"name": "清明节", "start": "2027-04-05", "end": "2027-04-03"}  # reversed
     data["holidays"][3]["start"] = "2027-02-14"                     # overlaps 春节 (and too long)
     data["holidays"][4]["start"] = "2027-06-31"                     # no such day
@@ -108,3 +108,16 @@ def test_recompute_makes_a_provisional_due_date_exact_once():
     assert rules.recompute(after, moment, loaded) is None                 # idempotent
     assert rules.recompute(case, moment, WorkingDayCalendar()) is None    # nothing new known
     assert rules.recompute({**case, "status": "withdrawn"}, moment, loaded) is None
+
+
+def test_a_notice_reaching_into_the_december_before_its_year_decides_those_days():
+    """The 2019 notice: 元旦 2018-12-30..2019-01-01, Saturday 2018-12-29 worked. A 2028 notice
+    of that shape decides 2027's last days even while 2027 itself is unknown."""
+    notice = {"year": 2028, "source": "测试（示例）", "holidays": [{"name": "元旦", "start": "2027-12-31",
+                                                              "end": "2028-01-02"}],
+              "workdays": [{"date": "2027-12-25", "name": "元旦调休"}]}
+    calendar = calendar_from_years([notice])
+    assert calendar.day_kind(D("2027-12-31")) == calendar.day_kind(D("2028-01-01"))
+    assert not calendar.day_kind(D("2027-12-31")).working and not calendar.day_kind(D("2027-12-31")).provisional
+    assert calendar.day_kind(D("2027-12-25")).working and not calendar.day_kind(D("2027-12-25")).provisional
+    assert calendar.day_kind(D("2027-12-24")).provisional  # the rest of 2027 is still a guess

@@ -5,7 +5,7 @@ directly (weekends-only and "provisional" for a year the library does not know),
 time from the start. It shares nothing with ``deadlines.py`` or ``calendar.py`` but the rules:
 
 * the start day is not counted (《民法典》第二百零一条), except the start day of an immediate
-  limit (0) received on a working day within office hours (practice: else the next working day);
+  limit (0) received on a working day before closing time (practice: else the next working day);
 * a pause that started on P1 and ended on P2 takes the days after P1 up to and including P2 out
   of the count (an open pause: every day after P1);
 * a limit in working days counts working days (holidays out, make-up days in); a limit in
@@ -129,16 +129,18 @@ def oracle(start, value, unit, start_counts, pauses, extension, today):
 
 def expected(start, value, unit, start_counts, pauses, extension, today):
     """The oracle for any pauses: an open pause is evaluated as if it ended today; if the clock
-    had run out on or before the day it began, that due date stands, else the case is paused."""
+    had run out before the day it began, that due date stands, else the case is paused with the
+    warning level of the day it began (a pause on the due date itself: not red)."""
     open_ = [p for p in pauses if p[1] is None]
     if not open_:
         return oracle(start, value, unit, start_counts, pauses, extension, today)
     p1 = open_[0][0]
     closed = [(a, b if b is not None else max(today, a)) for a, b in pauses]
     out = oracle(start, value, unit, start_counts, closed, extension, today)
-    if out["due_date"] <= p1:
+    if out["due_date"] < p1:
         return out
-    return {**out, "due_date": None, "provisional": False, "yellow_date": None, "paused": True}
+    level = oracle(start, value, unit, start_counts, closed, extension, max(p1, start))["level"]
+    return {**out, "due_date": None, "provisional": False, "yellow_date": None, "paused": True, "level": level}
 
 
 def actual(deadline: deadlines.Deadline) -> dict:
@@ -201,8 +203,9 @@ def test_calculate_agrees_with_the_oracle(start, limit, hour, minute, extension,
     started = dt.datetime.combine(start, dt.time(hour, minute), SHANGHAI)
     pauses = data.draw(pause_lists(start))
     today = start + dt.timedelta(days=data.draw(st.integers(0, 240)))
-    # immediate: the start day counts on a working day within office hours (08:30-17:30 by default)
-    counts = value == 0 and workday(start)[0] and OFFICE[0] <= started.time() <= OFFICE[1]
+    # immediate: the start day counts on a working day until closing time (17:30 by default;
+    # before opening the window handles it that day)
+    counts = value == 0 and workday(start)[0] and started.time() <= OFFICE[1]
     got = deadlines.calculate(value, unit, started.astimezone(dt.timezone.utc), calendar=CAL, zone=SHANGHAI,
                               pauses=pauses, extension_days=extension, today=today)
     assert actual(got) == expected(start, value, unit, counts, pauses, extension, today)
@@ -220,7 +223,7 @@ def test_an_open_pause_never_turns_red_while_it_lasts(case):
     before = deadlines.evaluate(clock, p1, CAL)
     for n in (0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 89, 144):
         later = deadlines.evaluate(clock, p1 + dt.timedelta(days=n), CAL)
-        if before.level != deadlines.RED and not (before.due_date and before.due_date <= p1):
+        if before.level != deadlines.RED and not (before.due_date and before.due_date < p1):
             assert later.paused and later.level != deadlines.RED and later.due_date is None
         if unit == WORKING_DAYS:  # the count stands still (calendar days: their working days may shift)
             assert later.working_days_left == before.working_days_left
