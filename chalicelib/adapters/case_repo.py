@@ -216,6 +216,13 @@ class DynamoCaseRepository:
         numbers = [row.pk.split("#", 1)[1] for row in result]
         return numbers, result.last_evaluated_key
 
+    def checks_between(self, shard: str, first_iso: str, last_iso: str) -> Iterator[str]:
+        """Case numbers in ``shard`` of ``by_deadline`` whose ``next_check`` lies between two
+        Asia/Shanghai ISO dates (inclusive): the open cases whose warnings fall in a span of
+        days (a corrected calendar year). PynamoDB pages through the Query."""
+        for row in CaseModel.by_deadline.query(shard, CaseModel.next_check.between(first_iso, last_iso)):
+            yield row.pk.split("#", 1)[1]
+
     # --- events (outbox) and applicant messages -------------------------------------------
 
     def mark_published(self, case_no: str, seq: int, at: dt.datetime) -> None:

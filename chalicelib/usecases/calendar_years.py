@@ -98,6 +98,7 @@ def load_year(principal: Principal, origin: Origin, body: Any, *, calendars, cas
     digest = content_hash(data)
     moment = now()
     year = body["year"]
+    library_knew = WorkingDayCalendar().knows(year)
     current = calendars.get_year(year)
     seen = int(current["version"]) if current else 0
     if expected is not None and expected != seen:
@@ -122,6 +123,11 @@ def load_year(principal: Principal, origin: Origin, body: Any, *, calendars, cas
     calendar = calendar_from_years([r for r in calendars.list_years() if r["year"] != year] + [data])
     recomputed, still = recompute_year(year, cases=cases, calendar=calendar, now=now,
                                        limit=settings.RECOMPUTE_IN_REQUEST)
+    if outcome == "updated" or (outcome == "created" and library_knew):
+        # a correction (or an override of a year the library knew): due dates computed on the
+        # old data are exact but wrong; the open cases whose warnings fall in the year follow
+        recomputed += recompute_open_cases_of(year, cases=cases, calendar=calendar, now=now,
+                                              limit=max(settings.RECOMPUTE_IN_REQUEST - recomputed, 0))
     return {"year": year, "version": int(record["version"]), "outcome": outcome, "recomputed": recomputed,
             "still_provisional": still}
 
@@ -191,6 +197,27 @@ def recompute_year(year: int, *, cases, calendar: WorkingDayCalendar, now: Clock
         written += wrote
         still += provisional
     return written, still
+
+
+def recompute_open_cases_of(year: int, *, cases, calendar: WorkingDayCalendar, now: Clock = utcnow,
+                            limit: int | None = None) -> int:
+    """After a correction of ``year``: recompute the open cases whose next warning check falls
+    between the December before it and the end of the year after (``by_deadline``, one paged
+    Query per shard), at most ``limit`` of them. A paused or already red case has no check
+    there; it is recomputed with its next action (its live view is right meanwhile). Returns
+    how many cases were written."""
+    policy = settings.deadline_policy()
+    written = examined = 0
+    for shard in range(settings.DEADLINE_SHARDS):
+        for case_no in cases.checks_between(str(shard), f"{year - 1}-12-01", f"{year + 1}-12-31"):
+            if limit is not None and examined >= limit:
+                return written
+            examined += 1
+            try:
+                written += _recompute_case(case_no, cases, calendar, policy, now)[0]
+            except Exception:
+                logger.exception("due date not recomputed", extra={"case_no": case_no, "year": year})
+    return written
 
 
 def _recompute_case(case_no: str, cases, calendar: WorkingDayCalendar, policy, now: Clock) -> tuple[bool, bool]:
