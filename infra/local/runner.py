@@ -45,6 +45,8 @@ def _configure_environment(data_dir: Path, moto_port: int) -> None:
     os.environ["MOTO_RECORDER_FILEPATH"] = str(data_dir / "moto-recording.jsonl")
     os.environ.pop("MOTO_ENABLE_RECORDING", None)  # any value turns moto's own recorder on
     os.environ.setdefault("BIANMIN_DEADLINE_SWEEP_MINUTES", "1")  # the cloud sweeps hourly (settings.py)
+    # one process serves every route here: a year loaded with the CLI shows within seconds
+    os.environ.setdefault("BIANMIN_CALENDAR_REFRESH_SECONDS", "10")
 
 
 class ConsumedLedger:
