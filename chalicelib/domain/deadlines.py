@@ -48,7 +48,6 @@ JOINT_EXTENSION_WORKING_DAYS = 15
 
 PAUSE_SUPPLEMENT = "supplement"
 PAUSE_SPECIAL_PROCEDURE = "special_procedure"
-PAUSE_LABELS = {PAUSE_SUPPLEMENT: "补正材料", PAUSE_SPECIAL_PROCEDURE: "特别程序"}
 
 #: Guard against loops: no limit in any catalog comes near ten years.
 _MAX_DAYS = 3660
@@ -337,7 +336,7 @@ def case_pauses(case: Mapping[str, Any], zone: dt.tzinfo) -> tuple[Pause, ...]:
     and every special procedure (started -> ended; the current one open). Rounds before the
     clock's start take nothing out of the count (the count starts after the start day)."""
     def day(iso: str | None) -> dt.date | None:
-        return dt.datetime.fromisoformat(iso).astimezone(zone).date() if iso else None
+        return local_day(dt.datetime.fromisoformat(iso), zone) if iso else None
 
     pauses = [Pause(PAUSE_SUPPLEMENT, day(n["issued_at"]), day(n.get("supplemented_at")))
               for n in case.get("notices") or []
@@ -382,7 +381,7 @@ def step_deadline(kind: str, started_at: str, today: dt.date, calendar: WorkingD
     ``policy.county_step_days`` working days) that started at ``started_at`` (UTC ISO),
     evaluated on ``today``; ``pauses`` are the case's."""
     days = policy.joint_step_days if kind == "joint" else policy.county_step_days
-    start = dt.datetime.fromisoformat(started_at).astimezone(zone).date()
+    start = local_day(dt.datetime.fromisoformat(started_at), zone)
     return evaluate(Clock(start, days, WORKING_DAYS, pauses=pauses, basis="step"), today, calendar, policy)
 
 
@@ -411,17 +410,16 @@ def refresh(case: Mapping[str, Any], today: dt.date, calendar: WorkingDayCalenda
     ``next_check`` (the sparse ``by_deadline`` index; the repository adds its shard) is the
     first day a warning can rise; absent on a closed or paused case with nothing to announce.
     ``provisional_year`` (the sparse ``by_provisional_year`` index) names the first year without
-    calendar data the due date rests on, so loading that year recomputes the case."""
+    calendar data the due date rests on, so loading that year recomputes the case. Only what
+    differs from the stored case is in ``set``/``remove``."""
     out = Refresh()
     final = case.get("status") in ("concluded_approved", "concluded_rejected", "refused", "withdrawn")
-    raw = case.get("clock")
-    if final or not raw:
+    clock = clock_of(case, zone)
+    if final or clock is None:
         kept = {"due_date", "due_date_provisional", "warning_level"} if final else set()
         out.remove.extend(a for a in DEADLINE_ATTRIBUTES if a not in kept and case.get(a) is not None)
-        if not final and case.get("due_date") is not None:
-            out.remove.extend(a for a in ("due_date", "due_date_provisional") if a not in out.remove)
         return out
-    deadline = evaluate(Clock.from_dict(raw, case_pauses(case, zone)), today, calendar, policy)
+    deadline = evaluate(clock, today, calendar, policy)
     checks: list[dt.date] = []
     stored = int(case.get("warning_level") or 0)
     if deadline.level < stored or (announce and deadline.level > stored):
@@ -452,14 +450,11 @@ def refresh(case: Mapping[str, Any], today: dt.date, calendar: WorkingDayCalenda
             out.set["step_warnings"] = steps
         elif "step_warnings" in case:
             out.remove.append("step_warnings")
-    if deadline.paused:
-        out.set["clock_paused"] = True
-        out.remove.extend(a for a in ("due_date", "due_date_provisional", "yellow_date") if case.get(a) is not None)
-    else:
-        if case.get("clock_paused"):
-            out.remove.append("clock_paused")
-        out.set.update(due_date=deadline.due_date.isoformat(), due_date_provisional=deadline.provisional,
-                       yellow_date=deadline.yellow_date.isoformat())
+    running = not deadline.paused
+    _put(out, case, "clock_paused", None if running else True)
+    _put(out, case, "due_date", deadline.due_date.isoformat() if running else None)
+    _put(out, case, "due_date_provisional", deadline.provisional if running else None)
+    _put(out, case, "yellow_date", deadline.yellow_date.isoformat() if running else None)
     year = str(deadline.provisional_year) if deadline.provisional_year else None
     _put(out, case, "provisional_year", year)
     _put(out, case, "next_check", min(checks).isoformat() if checks else None)
@@ -467,6 +462,7 @@ def refresh(case: Mapping[str, Any], today: dt.date, calendar: WorkingDayCalenda
 
 
 def _put(out: Refresh, case: Mapping[str, Any], name: str, value: Any) -> None:
+    """Set ``name`` when ``value`` differs from the stored one; remove it when ``value`` is None."""
     if value is not None:
         if case.get(name) != value:
             out.set[name] = value

@@ -357,10 +357,9 @@ def warn(case: Mapping[str, Any], at: dt.datetime, calendar: WorkingDayCalendar,
     if case["status"] in FINAL_STATES:
         return None
     refreshed = deadlines.refresh(case, at.astimezone(SHANGHAI).date(), calendar, SHANGHAI, policy, announce=True)
-    changed = {name: value for name, value in refreshed.set.items() if case.get(name) != value}
-    if not changed and not refreshed.remove:
-        return None  # refresh restates the due dates every time: only a difference is worth a write
-    change = Change("warn", {"status": case["status"], **changed}, remove=list(refreshed.remove))
+    if not refreshed.set and not refreshed.remove:
+        return None
+    change = Change("warn", {"status": case["status"], **refreshed.set}, remove=list(refreshed.remove))
     if refreshed.raised:
         seq = int(case["history_count"]) + 1
         levels = {target: deadlines.LEVEL_CODES[level] for target, level in refreshed.raised}
