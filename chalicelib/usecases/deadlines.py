@@ -35,7 +35,7 @@ from ..domain.errors import FieldProblem, ValidationFailed
 from ..domain.people import mask_deep
 from ..logs import logger
 from . import audit
-from .events import DEPARTMENT_INBOX, SUPERVISOR_INBOX, TOWNSHIP_INBOX, case_event, publish_event, utcnow
+from .events import DEPARTMENT_INBOX, SUPERVISOR_INBOX, TOWNSHIP_INBOX, change_event, publish_event, utcnow
 from .ports import StaleCase, WriteRefused
 
 Clock = Callable[[], dt.datetime]
@@ -116,12 +116,11 @@ def _check(case_no: str, cases, calendar, events, policy, moment: dt.datetime) -
 
 
 def _event(case: dict[str, Any], change: lifecycle_rules.Change, at: dt.datetime) -> dict[str, Any]:
-    """The warning's event (``events.case_event``, as lifecycle actions build theirs), carrying
-    what its consumer needs to tell staff: the raised levels and the warning text."""
-    after = {**case, **change.set, "version": int(case["version"]) + 1}
+    """The warning's event, carrying what its consumer needs to tell staff: the raised levels
+    and the warning text."""
     entry = change.history[-1]
-    return case_event(after, change.event_type, entry.seq, at,
-                      warning={"warnings": dict((entry.data or {}).get("warnings") or {}), "text": entry.opinion})
+    return change_event(case, change, at,
+                        warning={"warnings": dict((entry.data or {}).get("warnings") or {}), "text": entry.opinion})
 
 
 # --- staff alerts ------------------------------------------------------------------------------

@@ -68,6 +68,14 @@ def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datet
             **({"warnings": dict(warning["warnings"]), "warning_text": mask_text(warning["text"])} if warning else {})}
 
 
+def change_event(case: Mapping[str, Any], change: Any, at: dt.datetime,
+                 warning: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The event of one ``domain.lifecycle.Change`` to ``case`` (as the change leaves it, version
+    + 1, named by the seq of its last history entry), written in the change's transaction."""
+    after = {**case, **change.set, "version": int(case["version"]) + 1}
+    return case_event(after, change.event_type, change.history[-1].seq, at, warning=warning)
+
+
 def publish_event(events, cases, event: dict[str, Any], at: dt.datetime) -> None:
     """Publish a committed event and take it out of the outbox (call only after the commit).
     A failure is logged, not raised (the change stands and the caller's answer must not turn

@@ -34,7 +34,7 @@ from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFo
 from ..domain.people import mask_deep
 from ..logs import logger
 from . import audit, calendar_years
-from .events import case_event, publish_event
+from .events import change_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
 from .ports import IdempotencyHit, StaleCase, WriteRefused
 
@@ -153,7 +153,7 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
         change = _decide(case, action, body, actors, moment, item=item, township=township, calendar=calendar,
                          handover_to=colleague, responsible_active=responsible_active,
                          policy=settings.deadline_policy())
-        event = _event(case, change, moment)
+        event = change_event(case, change, moment)
         trail = audit.entry(principal, origin, f"case.{action}", audit.case_target(case_no),
                             {"status": change.status, "from": case["status"]}, moment)
         try:
@@ -247,13 +247,7 @@ def _replay(stored: tuple[str, str], request_hash: str, case_no: str, principal:
     return _view((case, history), principal, consents, moment, calendar)  # as the first answer: pending departments too
 
 
-# --- events ------------------------------------------------------------------------------------
-
-def _event(case: Mapping[str, Any], change: rules.Change, at: dt.datetime) -> dict[str, Any]:
-    """The event of one change (``events.case_event``), written with it in its transaction."""
-    after = {**case, **change.set, "version": int(case["version"]) + 1}
-    return case_event(after, change.event_type, change.history[-1].seq, at)
-
+# --- messages ----------------------------------------------------------------------------------
 
 def my_messages(principal: Principal, origin: Origin, *, cases, audit_log, cursor: str | None = None,
                 limit: int = 20) -> dict[str, Any]:
