@@ -12,7 +12,7 @@ history entry "办结期限重算".
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .. import settings
 from .. import validation as schemas
@@ -25,9 +25,8 @@ from ..domain.catalog import content_hash
 from ..domain.errors import Conflict, FieldProblem, NotFound, ValidationFailed
 from ..logs import logger
 from . import audit
-from .ports import StaleCalendar, StaleCase
+from .ports import Clock, StaleCalendar, StaleCase, utcnow
 
-Clock = Callable[[], dt.datetime]
 #: Attempts per case when a concurrent action moves it on between the read and the write.
 RECOMPUTE_ATTEMPTS = 4
 #: How long the administrators' alert about a missing year stays in their inbox.
@@ -41,9 +40,6 @@ READERS = (ADMINISTRATOR, WINDOW_CLERK, SUPERVISOR, COUNTY_APPROVER)
 _alerted: set[int] = set()
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def forget_alerts() -> None:

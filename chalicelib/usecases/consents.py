@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any, Callable
+from typing import Any
 
 from .. import validation as schemas
 from ..domain.access import VILLAGE_AGENT, VILLAGER, Forbidden, Origin, Principal
@@ -13,16 +13,13 @@ from ..domain.cases import SHANGHAI, utc_iso
 from ..domain.errors import FieldProblem, NotFound, ValidationFailed
 from ..domain.people import mask_name
 from . import audit
+from .ports import Clock, utcnow
 
-Clock = Callable[[], dt.datetime]
 
 #: A period consent lasts at most this many days.
 MAX_PERIOD_DAYS = 366
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _view(row: dict[str, Any], at: dt.datetime) -> dict[str, Any]:

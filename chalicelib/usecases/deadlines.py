@@ -35,10 +35,9 @@ from ..domain.errors import FieldProblem, ValidationFailed
 from ..domain.people import mask_deep
 from ..logs import logger
 from . import audit
-from .events import DEPARTMENT_INBOX, SUPERVISOR_INBOX, TOWNSHIP_INBOX, change_event, publish_event, utcnow
-from .ports import StaleCase, WriteRefused
+from .events import DEPARTMENT_INBOX, SUPERVISOR_INBOX, TOWNSHIP_INBOX, change_event, publish_event
+from .ports import Clock, StaleCase, WriteRefused, utcnow
 
-Clock = Callable[[], dt.datetime]
 
 #: Index keys read per Query page (KEYS_ONLY items are small; 1 MB holds thousands).
 PAGE = 200

@@ -20,8 +20,8 @@ from .. import validation as schemas
 from ..domain.cases import utc_iso
 from ..domain.people import mask_text
 from ..logs import logger
+from .ports import Clock, utcnow
 
-Clock = Callable[[], dt.datetime]
 
 #: The applicant's message per event type (no message for the others).
 MESSAGES = {
@@ -39,9 +39,6 @@ MESSAGES = {
 }
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def case_event(after: Mapping[str, Any], event_type: str, seq: int, at: dt.datetime,

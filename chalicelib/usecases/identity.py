@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
-from typing import Any, Callable
+from typing import Any
 
 from .. import settings
 from .. import validation as schemas
@@ -24,13 +24,10 @@ from ..domain.cases import utc_iso
 from ..domain.errors import Conflict, FieldProblem, NotFound, ServiceUnavailable, ValidationFailed
 from ..domain.people import id_number_valid, mask_id_number, mask_name
 from . import audit
+from .ports import Clock, utcnow
 
-Clock = Callable[[], dt.datetime]
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _sha256(text: str) -> str:

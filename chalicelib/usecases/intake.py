@@ -11,7 +11,7 @@ import datetime as dt
 import hashlib
 import re
 import time
-from typing import Any, Callable
+from typing import Any
 
 from .. import settings
 from .. import validation as schemas
@@ -31,17 +31,13 @@ from ..domain.webhooks import EVENT_CASE_CLASSIFIED, EVENT_CASE_CREATED
 from ..logs import logger as log
 from . import audit
 from .events import case_event, publish_event
-from .ports import CaseNumberTaken, IdempotencyHit, StaleCase, WriteConflict
+from .ports import CaseNumberTaken, Clock, IdempotencyHit, StaleCase, WriteConflict, utcnow
 
 _CASE_NO = re.compile(r"^[0-9]{17}-[0-9]{9}-[0-9A-Z]{4}$")
 _CURSOR = re.compile(r"^[A-Za-z0-9_=-]{1,2048}$")
 
-Clock = Callable[[], dt.datetime]
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def intake_shard(case_no: str) -> str:

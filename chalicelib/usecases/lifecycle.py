@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from .. import settings
 from .. import validation as schemas
@@ -36,9 +36,8 @@ from ..logs import logger
 from . import audit, calendar_years
 from .events import change_event, publish_event
 from .intake import _CASE_NO, _CURSOR, _may_read, case_view
-from .ports import IdempotencyHit, StaleCase, WriteRefused
+from .ports import Clock, IdempotencyHit, StaleCase, WriteRefused, utcnow
 
-Clock = Callable[[], dt.datetime]
 _WINDOW = re.compile(r"^[0-9A-Za-z]{1,8}$")
 #: A number in a header, path or query parameter: ASCII digits only (``str.isdigit()`` also
 #: admits "²" and "①", which ``int()`` refuses) and short (``int()`` refuses 4,300+ digits).
@@ -56,9 +55,6 @@ SCHEMAS = {
 }
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def _capacities(principal: Principal, case: dict[str, Any], consents, at: dt.datetime) -> list[str]:

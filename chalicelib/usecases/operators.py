@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import secrets
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Mapping, Protocol
 
 from .. import settings
 from .. import validation as schemas
@@ -36,9 +36,8 @@ from ..domain.operators import (KEY_ACTIVE, KEY_REVOKED, OPERATOR_ACTIVE, statio
                                 webhook_url_problem)
 from ..logs import logger as log
 from . import audit, intake
-from .ports import WriteConflict
+from .ports import Clock, WriteConflict, utcnow
 
-Clock = Callable[[], dt.datetime]
 
 #: How long a queue message can wait before it is consumed: the operator intake queue's
 #: ``MessageRetentionPeriod`` (infra/resources.json, 14 days; a test checks they agree). A nonce
@@ -62,9 +61,6 @@ _MESSAGES = {
 }
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 class OperatorGate(Protocol):

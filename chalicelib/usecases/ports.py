@@ -3,10 +3,18 @@ raise through them. Adapters in ``chalicelib/adapters`` implement these."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Iterable, Protocol
+from typing import Any, Callable, Iterable, Protocol
 
 from ..domain.cases import Classification, HistoryEntry
 from ..domain.catalog import ServiceItem, Township
+
+#: What use cases take as ``now``: a function answering the current time (tests pass fixed ones).
+Clock = Callable[[], dt.datetime]
+
+
+def utcnow() -> dt.datetime:
+    """Current time, timezone-aware UTC (the default ``now`` of every use case)."""
+    return dt.datetime.now(dt.timezone.utc)
 
 
 class CatalogRepository(Protocol):

@@ -8,7 +8,6 @@ never sent again.
 """
 from __future__ import annotations
 
-import datetime as dt
 import json
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
@@ -20,15 +19,12 @@ from ..domain.cases import utc_iso
 from ..domain.errors import Conflict, NotFound
 from ..logs import logger
 from . import audit
+from .ports import Clock, utcnow
 
-Clock = Callable[[], dt.datetime]
 #: ``send(url, body, headers)``: one HTTP attempt; the result has ``ok``, ``status``, ``error``.
 Send = Callable[[str, bytes, dict], Awaitable[Any]]
 
 
-def utcnow() -> dt.datetime:
-    """Current time, timezone-aware UTC."""
-    return dt.datetime.now(dt.timezone.utc)
 
 
 def enqueue_case_event(case: Mapping[str, Any], event_type: str, *, publisher, deliveries,

@@ -14,7 +14,7 @@ from chalicelib import container
 from chalicelib.usecases import calendar_years, deadlines
 
 from tests.integration.test_calendar_years import (EXAMPLE, at, clerk, file_case, put_year)  # noqa: F401
-from tests.integration.test_deadline_sweep import (JOINT, T0, TOWNSHIP, accepted_case, case, dates, deliver,
+from tests.integration.test_deadline_sweep import (JOINT, TOWNSHIP, accepted_case, case, dates, deliver,
                                                    inbox, on, sweep, warnings_in_history, world)  # noqa: F401
 from tests.integration.test_deadlines_api import act as http_act, file_case as http_file_case
 
