@@ -36,6 +36,13 @@ def operator_dead_letters():
 
 
 @functools.lru_cache(maxsize=None)
+def objects():
+    """The materials bucket: presigned uploads and downloads, objects by version (S3)."""
+    from .adapters.object_store import S3ObjectStore
+    return S3ObjectStore()
+
+
+@functools.lru_cache(maxsize=None)
 def calendars():
     """Calendar years loaded as data and the missing-year alert markers (catalog table)."""
     from .adapters.calendar_repo import DynamoCalendarRepository
@@ -180,7 +187,7 @@ def operator_webhooks():
 
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
-           case_event_publisher)
+           case_event_publisher, objects)
 
 
 def reset() -> None:

@@ -20,6 +20,22 @@ OPERATOR_INTAKE_QUEUE = "bianmin-operator-intake"
 OPERATOR_INTAKE_DLQ = "bianmin-operator-intake-dlq"
 WEBHOOK_QUEUE = "bianmin-webhooks"
 WEBHOOK_DLQ = "bianmin-webhooks-dlq"
+#: Application materials and generated documents (issue 6). The bucket name carries the account
+#: and region (infra/resources.json ``MaterialsBucket``); the local stack and tests use moto's.
+MATERIALS_BUCKET = os.environ.get("BIANMIN_MATERIALS_BUCKET", "bianmin-materials-123456789012-us-east-1")
+#: S3 object-created notifications for uploaded materials (prefix ``materials/``) land here.
+MATERIAL_UPLOADS_QUEUE = "bianmin-material-uploads"
+MATERIAL_UPLOADS_DLQ = "bianmin-material-uploads-dlq"
+#: Requests to generate and seal a document (receipt, one-time notice, decision).
+DOCUMENTS_QUEUE = "bianmin-documents"
+DOCUMENTS_DLQ = "bianmin-documents-dlq"
+#: Where e-seal private keys live: ``kms`` (AWS KMS asymmetric keys; tests use moto's KMS) or
+#: ``file`` (PEM files under ``SEAL_KEY_DIR``, created on first use: the local runner, whose
+#: moto state is replayed on restart and would lose KMS key material).
+SEAL_KEYS = os.environ.get("BIANMIN_SEAL_KEYS", "kms")
+SEAL_KEY_DIR = os.environ.get("BIANMIN_SEAL_KEY_DIR", ".local/seal-keys")
+#: The public base URL QR codes on documents lead to (verification page).
+PUBLIC_BASE_URL = os.environ.get("BIANMIN_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 #: Deliveries a webhook gets before SQS moves it to the dead-letter queue (the queue's
 #: ``maxReceiveCount`` in infra/resources.json; a test checks they agree).
 WEBHOOK_MAX_ATTEMPTS = 6
