@@ -39,7 +39,7 @@ PAGE_W, PAGE_H = 210.0, 297.0
 MARGIN = 20.0
 CONTENT_W = PAGE_W - 2 * MARGIN
 #: Top of the footer block (QR code, issuer, date) on the last page, mm from the top.
-FOOTER_TOP = 228.0
+FOOTER_TOP = 225.0
 QR_SIZE = 30.0
 #: Where the seal's visible appearance goes on the last page: (x, y, width, height) in mm from
 #: the top left; the issuer and date are printed across its lower half, as a paper seal would be.
@@ -159,15 +159,14 @@ def _footer(pdf: "FPDF", content: DocumentContent, issued: dt.date, t, char_wrap
     pdf.set_xy(MARGIN, FOOTER_TOP + QR_SIZE + 1)
     pdf.set_font(FAMILY, size=8)
     left_w = 95.0
-    pdf.multi_cell(left_w, 4, t(content.verify_url), wrapmode=char_wrap, new_x="LMARGIN", new_y="NEXT",
-                   max_line_height=4)
+    pdf.multi_cell(left_w, 3.5, t(content.verify_url), wrapmode=char_wrap, new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FAMILY, size=9)
     pdf.multi_cell(left_w, 5, t(content.seal_note), wrapmode=char_wrap, new_x="LMARGIN", new_y="NEXT")
     # issuer and date across the lower half of the seal box, right-aligned to the margin
     x, y, w, h = SEAL_BOX
     right_x = x - 8
     right_w = PAGE_W - MARGIN - right_x
-    pdf.set_font(FAMILY, size=12)
+    pdf.set_font(FAMILY, size=11)
     pdf.set_xy(right_x, y + h / 2 - 6)
     pdf.multi_cell(right_w, 7, t(content.issuer), align="R", wrapmode=char_wrap, new_x="LEFT", new_y="NEXT")
     pdf.set_x(right_x)

@@ -48,6 +48,9 @@ SEAL_NOTE = "本文书加盖电子印章，扫描二维码可核验真伪"
 #: Longest value printed in one table cell / one paragraph (characters, "…" added when cut).
 MAX_VALUE_CHARS = 300
 MAX_PARAGRAPH_CHARS = 1500
+#: Longest issuer name and verify URL (both system values; the footer has room for them).
+MAX_ISSUER_CHARS = 40
+MAX_URL_CHARS = 200
 
 LICENSING_LAW = "《中华人民共和国行政许可法》"
 REMEDIES = ("如不服本决定，可以自收到本决定书之日起六十日内，依照《中华人民共和国行政复议法》的规定"
@@ -360,9 +363,13 @@ def build(kind: str, case: Mapping[str, Any], *, document_id: str, verify_url: s
 
     Raises ``KeyError`` for an unknown ``kind``; ``ValueError`` for a notice without its
     document, or a decision on a case without a conclusion (``outcome.result`` approved,
-    rejected or refused). Dates print as ``2026年11月30日`` in Asia/Shanghai."""
+    rejected or refused), or a ``verify_url`` empty or longer than :data:`MAX_URL_CHARS`; the
+    issuer is cut at :data:`MAX_ISSUER_CHARS`. Dates print as ``2026年11月30日`` in Asia/Shanghai."""
     title = TITLES[kind]
-    issuer = clean(issuer, limit=60)
+    issuer = clean(issuer, limit=MAX_ISSUER_CHARS)
+    verify_url = clean(verify_url, limit=10 * MAX_URL_CHARS).replace(" ", "%20")
+    if not verify_url or len(verify_url) > MAX_URL_CHARS:
+        raise ValueError(f"verify_url must be 1-{MAX_URL_CHARS} characters (it is printed under the QR code)")
     if kind == ACCEPTANCE_RECEIPT:
         parts = _receipt(case, item_name, deadline, township)
     elif kind == ONE_TIME_NOTICE:
@@ -377,5 +384,5 @@ def build(kind: str, case: Mapping[str, Any], *, document_id: str, verify_url: s
         parts["list_rows"] = tuple(tuple(clean(cell) or "—" for cell in row) for row in parts["list_rows"])
     return DocumentContent(kind=kind, title=title, document_id=clean(document_id, limit=80), issuer=issuer,
                            issued_on=issued_on, rows=rows, paragraphs=paragraphs,
-                           verify_url=clean(verify_url, limit=500).replace(" ", "%20"), closing=closing,
+                           verify_url=verify_url, closing=closing,
                            **parts)
