@@ -271,3 +271,31 @@ def test_racing_seal_creation_keeps_one_key(client):
     kms = boto3.client("kms", region_name="us-east-1")
     states = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]]
     assert states.count("PendingDeletion") == 1
+
+
+def test_file_keys_survive_a_restart(aws, tmp_path):
+    """``make run``'s backend: keys are 0600 PEM files; a new container with the same directory
+    (and the replayed catalog records) signs with the same key and certificate."""
+    import os
+    import stat
+
+    from chalicelib.adapters import pades
+    from chalicelib.adapters.seal_keys import FileSealKeys
+    from chalicelib.usecases import case_documents
+    seal, key, root = case_documents.township_seal(TOWNSHIP, "示例镇便民服务中心", seals=container.seals(),
+                                                   keys=FileSealKeys(str(tmp_path)))
+    files = sorted(tmp_path.iterdir())
+    assert len(files) == 2 and all(stat.S_IMODE(os.stat(f).st_mode) == 0o600 for f in files)
+    container.reset()  # a new container: nothing cached
+    again, key2, _ = case_documents.township_seal(TOWNSHIP, "示例镇便民服务中心", seals=container.seals(),
+                                                  keys=FileSealKeys(str(tmp_path)))
+    assert again["certificate_pem"] == seal["certificate_pem"] and key2.public_key_der == key.public_key_der
+    assert sorted(tmp_path.iterdir()) == files
+    from chalicelib.adapters import pdf
+    from chalicelib.domain import documents
+    content = documents.build("decision", {"case_no": "x"}, document_id="D", verify_url="x", issuer="示例镇",
+                              issued_on="2026-01-01", item_name="某事项")
+    sealed = pades.seal_pdf(pdf.render(content), key=key2, certificate_pem=again["certificate_pem"],
+                            root_pem=root["certificate_pem"], signer_name="示例镇", reason="r", location="l")
+    check = pades.check_pdf(sealed, root["certificate_pem"])
+    assert check.reason == "VALID" and check.facts["signer"] == rules.seal_name("示例镇便民服务中心")
