@@ -114,7 +114,7 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     document_id = rules.document_number(kind, case["case_no"], round_no)
     if documents.get(document_id):
         return "already"
-    offer, township = catalog.get_offer(case["item_code"], case["township_code"])
+    _, township = catalog.get_offer(case["item_code"], case["township_code"])
     if township is None:
         raise ValueError(f"township {case['township_code']} has no settings")
     township_name = township.record["name"]
@@ -163,16 +163,21 @@ def verify_issued(document_id: str, *, documents, seals, objects) -> dict[str, A
     (GetItem) and the stored version (S3 GetObject); answers ``valid``, ``reason``,
     ``stored_file_matches`` (SHA-256 as recorded), ``signature_intact``, and the public facts
     (``domain.seals.public_document_facts``: no personal data). Raises NotFound
-    (``DOCUMENT_NOT_FOUND``) for an unknown or malformed id."""
+    (``DOCUMENT_NOT_FOUND``) for an unknown or malformed id; a stored version that is gone
+    answers ``STORED_FILE_CHANGED``."""
     record = documents.get(document_id) if rules.is_document_id(document_id) else None
     if record is None:
         raise NotFound("未找到该文书，请核对二维码或文书编号", code="DOCUMENT_NOT_FOUND")
     from ..adapters import pades
-    data = objects.get_bytes(record["s3_key"], record.get("s3_version_id"))
+    try:
+        data = objects.get_bytes(record["s3_key"], record.get("s3_version_id"))
+    except Exception:  # the recorded version is gone: say so rather than fail
+        logger.exception("sealed document unreadable", extra={"document_id": document_id})
+        data = b""
     matches = hashlib.sha256(data).hexdigest() == record["sha256"]
     root = seals.get(rules.ROOT)
     check = pades.check_pdf(data, root["certificate_pem"] if root else None)
-    reason = check.reason if check.reason != rules.VALID or matches else rules.STORED_FILE_CHANGED
+    reason = check.reason if matches else rules.STORED_FILE_CHANGED
     return rules.verification_answer(reason, **rules.public_document_facts(record), stored_file_matches=matches,
                                      signature_intact=bool(check.facts.get("intact") and check.facts.get("signature_valid")))
 

@@ -299,3 +299,12 @@ def test_file_keys_survive_a_restart(aws, tmp_path):
                             root_pem=root["certificate_pem"], signer_name="示例镇", reason="r", location="l")
     check = pades.check_pdf(sealed, root["certificate_pem"])
     assert check.reason == "VALID" and check.facts["signer"] == rules.seal_name("示例镇便民服务中心")
+
+
+def test_a_stored_copy_that_was_replaced_or_removed_is_reported(client, people, accepted):
+    [doc] = container.documents().of_case(accepted)
+    s3 = boto3.client("s3", region_name="us-east-1")
+    s3.delete_object(Bucket=settings.MATERIALS_BUCKET, Key=doc["s3_key"], VersionId=doc["s3_version_id"])
+    answer = client.http.get(f"/v1/public/documents/{doc['document_id']}/verification").json_body
+    assert answer["valid"] is False and answer["reason"] == "STORED_FILE_CHANGED"
+    assert answer["stored_file_matches"] is False
