@@ -36,25 +36,26 @@ class SealKey:
 
 
 class KmsSealKeys:
-    """Seal keys in AWS KMS. Calls: CreateKey + CreateAlias + GetPublicKey per new key (tags go
-    with CreateKey); GetPublicKey once per key and container; Sign per signature."""
+    """Seal keys in AWS KMS. Calls: CreateKey + GetPublicKey per new key (tags go with
+    CreateKey), CreateAlias for the one that became the seal; GetPublicKey once per key and
+    container; Sign per signature."""
 
     backend = "kms"
 
     def __init__(self) -> None:
         self._public: dict[str, bytes] = {}
 
-    def create(self, alias: str, tags: dict[str, str]) -> SealKey:
-        """A new key tagged ``tags``; ``alias`` is attached when free (a racing creator that
-        lost keeps no alias: :meth:`discard` schedules its key's deletion)."""
-        kms = client("kms")
-        key_id = kms.create_key(KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description=tags.get("seal_name", alias),
-                                Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]["KeyId"]
-        try:
-            kms.create_alias(AliasName=alias, TargetKeyId=key_id)
-        except kms.exceptions.AlreadyExistsException:
-            pass  # a concurrent creator holds it; the catalog record decides which key is the seal
+    def create(self, tags: dict[str, str]) -> SealKey:
+        """A new key tagged ``tags`` (CreateKey + GetPublicKey)."""
+        key_id = client("kms").create_key(
+            KeySpec="RSA_2048", KeyUsage="SIGN_VERIFY", Description=f"bianmin e-seal {tags.get('owner', '')}",
+            Tags=[{"TagKey": k, "TagValue": v} for k, v in tags.items()])["KeyMetadata"]["KeyId"]
         return self.key(key_id)
+
+    def name(self, key_id: str, alias: str) -> None:
+        """Attach ``alias`` to the key that became the seal (after its record was put, so the
+        alias never points at a key that lost a creation race)."""
+        client("kms").create_alias(AliasName=alias, TargetKeyId=key_id)
 
     def key(self, key_id: str) -> SealKey:
         """The key ``key_id`` (its public key read once per container)."""
@@ -79,7 +80,7 @@ class FileSealKeys:
     def __init__(self, directory: str | None = None) -> None:
         self.directory = Path(directory or settings.SEAL_KEY_DIR)
 
-    def create(self, alias: str, tags: dict[str, str]) -> SealKey:
+    def create(self, tags: dict[str, str]) -> SealKey:
         """A new RSA-2048 key in a new file (``<uuid>.pem``, created exclusively, mode 0600)."""
         from cryptography.hazmat.primitives import serialization
         from cryptography.hazmat.primitives.asymmetric import rsa
@@ -103,6 +104,9 @@ class FileSealKeys:
         def sign_raw(message: bytes) -> bytes:
             return private.sign(message, padding.PKCS1v15(), hashes.SHA256())
         return SealKey(key_id, public, sign_raw)
+
+    def name(self, key_id: str, alias: str) -> None:
+        """Files have no aliases: the catalog record names the key."""
 
     def discard(self, key_id: str) -> None:
         """Delete the file of a key that lost a creation race."""

@@ -40,7 +40,7 @@ def _new_seal(owner: str, *, seals, keys, now: dt.datetime, seal_name: str, sign
     """Create the key and certificate of ``owner`` and record them (conditional put); a creator
     that loses the race discards its key and takes the winner's record."""
     from ..adapters import pades
-    key = keys.create(rules.key_alias(owner), {"app": "bianmin", "purpose": "e-seal", "owner": owner})
+    key = keys.create({"app": "bianmin", "purpose": "e-seal", "owner": owner})
     if issuer is None:  # the root certifies itself
         certificate = pades.build_certificate(subject_cn=seal_name, subject_org="便民", public_key_der=key.public_key_der,
                                               issuer=key, issuer_cn=seal_name, issuer_org="便民", ca=True,
@@ -55,6 +55,7 @@ def _new_seal(owner: str, *, seals, keys, now: dt.datetime, seal_name: str, sign
               "seal_name": seal_name, "seal_type": rules.SEAL_TYPE if issuer else "根证书", "signer": signer,
               "created_at": utc_iso(now)}
     if seals.put_new(record):
+        keys.name(key.key_id, rules.key_alias(owner))
         logger.info("e-seal created", extra={"owner": owner, "backend": keys.backend, "key_id": key.key_id})
         return record
     keys.discard(key.key_id)

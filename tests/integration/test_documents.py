@@ -271,6 +271,8 @@ def test_racing_seal_creation_keeps_one_key(client):
     kms = boto3.client("kms", region_name="us-east-1")
     states = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] for k in kms.list_keys()["Keys"]]
     assert states.count("PendingDeletion") == 1
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    assert aliases[rules.key_alias("431224101")] == first["key_id"]  # the alias names the winner only
 
 
 def test_file_keys_survive_a_restart(aws, tmp_path):
