@@ -7,6 +7,7 @@ from chalicelib.api.auth import bp as auth_bp
 from chalicelib.api.calendar_admin import bp as calendar_admin_bp
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
+from chalicelib.api.documents import bp as documents_bp
 from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
@@ -16,11 +17,13 @@ from chalicelib.api.workbench import bp as workbench_bp
 from chalicelib.handlers import consumers, webhooks
 
 app = Chalice(app_name="bianmin")
+app.api.binary_types.append("application/pdf")  # POST /v1/public/documents/verification takes a PDF
 app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
 app.register_blueprint(public_bp)
 app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
 app.register_blueprint(consents_bp)
+app.register_blueprint(documents_bp)
 app.register_blueprint(admin_bp)
 app.register_blueprint(calendar_admin_bp)
 app.register_blueprint(operator_bp)
@@ -51,6 +54,12 @@ def on_webhook_delivery(event):
 def on_case_event(event):
     """Applicant messages and operator webhooks for every committed case state change."""
     return consumers.case_events(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.DOCUMENTS_QUEUE, batch_size=5)
+def on_document_request(event):
+    """Generate, e-seal and store receipts, one-time notices and decisions."""
+    return consumers.case_documents(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="republish_case_events")

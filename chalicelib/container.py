@@ -185,9 +185,37 @@ def operator_webhooks():
     return notify
 
 
+@functools.lru_cache(maxsize=None)
+def document_publisher():
+    """Publisher to the documents queue (requests to generate and seal a case document)."""
+    from .adapters.queues import SqsPublisher
+    return SqsPublisher(settings.DOCUMENTS_QUEUE)
+
+
+@functools.lru_cache(maxsize=None)
+def documents():
+    """Sealed document records (cases table)."""
+    from .adapters.document_repo import DynamoDocuments
+    return DynamoDocuments()
+
+
+@functools.lru_cache(maxsize=None)
+def seals():
+    """E-seal records: certificates and key ids (catalog table)."""
+    from .adapters.document_repo import DynamoSeals
+    return DynamoSeals()
+
+
+@functools.lru_cache(maxsize=None)
+def seal_keys():
+    """E-seal private keys: KMS, or PEM files locally (``settings.SEAL_KEYS``)."""
+    from .adapters.seal_keys import seal_keys as backend
+    return backend()
+
+
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
-           case_event_publisher, objects)
+           case_event_publisher, objects, document_publisher, documents, seals, seal_keys)
 
 
 def reset() -> None:

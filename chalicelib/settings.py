@@ -34,6 +34,8 @@ DOCUMENTS_DLQ = "bianmin-documents-dlq"
 #: moto state is replayed on restart and would lose KMS key material).
 SEAL_KEYS = os.environ.get("BIANMIN_SEAL_KEYS", "kms")
 SEAL_KEY_DIR = os.environ.get("BIANMIN_SEAL_KEY_DIR", ".local/seal-keys")
+#: Presigned download links of sealed documents stay valid this long (seconds).
+DOCUMENT_URL_SECONDS = int(os.environ.get("BIANMIN_DOCUMENT_URL_SECONDS", "300"))
 #: The public base URL QR codes on documents lead to (verification page).
 PUBLIC_BASE_URL = os.environ.get("BIANMIN_PUBLIC_BASE_URL", "http://127.0.0.1:8000")
 #: Deliveries a webhook gets before SQS moves it to the dead-letter queue (the queue's

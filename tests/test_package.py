@@ -37,7 +37,8 @@ def test_every_sqs_event_source_reports_batch_item_failures(package):
     sources = [(name, event) for name, res in template["Resources"].items()
                if res.get("Type") == "AWS::Serverless::Function"
                for event in res["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
-    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent"}
+    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent",
+                                             "OnDocumentRequest"}
     for name, event in sources:
         # exact spelling: cfn-lint accepts a misspelled property (design.md)
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
@@ -103,3 +104,17 @@ def test_the_deadline_sweep_is_scheduled_hourly_with_time_to_finish(package):
                          "SweepDeadlines": "rate(60 minutes)"}
     function = template["Resources"]["SweepDeadlines"]["Properties"]
     assert function["Handler"] == "app.sweep_deadlines" and function["Timeout"] == 300
+
+
+def test_seal_keys_and_documents_are_scoped_in_the_policy():
+    """KMS: only tagged e-seal keys (RSA_2048, SIGN_VERIFY) are created, used and retired; S3:
+    the functions write and read only ``documents/*`` for sealed documents."""
+    policy = json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    kms = [s for s in policy["Statement"] if any(a.startswith("kms:") for a in s["Action"])]
+    assert {a for s in kms for a in s["Action"]} == {"kms:CreateKey", "kms:TagResource", "kms:Sign", "kms:GetPublicKey",
+                                                     "kms:ScheduleKeyDeletion", "kms:CreateAlias"}
+    for statement in kms:
+        assert statement.get("Condition") or statement["Resource"] == "arn:*:kms:*:*:alias/bianmin-seal-*", statement
+    assert not any("kms:GetParametersForImport" in s["Action"] or "kms:*" in s["Action"] for s in kms)
+    [s3] = [s for s in policy["Statement"] if s.get("Sid") == "SealedDocuments"]
+    assert s3["Resource"].endswith("/documents/*")

@@ -17,6 +17,8 @@ a loaded calendar year                 catalog: GetItem code="CALENDAR#<year>" (
 loaded calendar years                  catalog GSI ``by_listing``: listing="calendar"
 a missing year's admin alert marker    catalog: conditional put code="ALERT#calendar#<year>";
                                        all of them: GSI ``by_listing``, listing="calendar_alert"
+an e-seal (root, a township's)         catalog: GetItem / conditional put code="SEAL#ROOT",
+                                       code="SEAL#<township code>"
 case by number (+ its history)         cases: Query pk="CASE#<no>"
 idempotency key -> case                cases: GetItem pk="IDEMP#<scope>#<key>", sk="IDEMP"
 cases waiting for intake classification  cases GSI ``pending_intake`` (sparse, 8 shards):
@@ -31,6 +33,9 @@ a window's queue, by state             cases GSI ``by_queue``: queue="<township>
 a county department's pending steps    cases GSI ``by_department`` (sparse: pending steps only):
                                        pending_department, started_at
 a case's one-time notice (document)    cases: GetItem pk="CASE#<no>", sk="NOTICE#<round:03d>"
+a sealed document by id (public)       cases: GetItem pk="DOCUMENT#<document id>", sk="DOCUMENT"
+a case's sealed documents              cases: Query pk="CASE#<no>", sk begins_with "DOC#"
+a sealed document by its bytes' SHA-256  cases: GetItem pk="DOCSHA#<sha256 hex>", sk="DOCUMENT"
 events not yet published (outbox)      cases GSI ``pending_events`` (sparse, 8 shards):
                                        outbox_shard, created_at < cutoff
 a township's windows (A/B posts)       cases: Query pk="TOWNSHIP#<code>", sk begins_with "WINDOW#"
@@ -191,6 +196,26 @@ class CalendarAlertModel(Model):
     created_at = UnicodeAttribute()
 
     by_listing = ListingIndex()
+
+
+class SealModel(Model):
+    """An e-seal: its certificate (PEM), the backend key id and its names, in the catalog table
+    (``code="SEAL#ROOT"`` or ``"SEAL#<township code>"``): put once, conditionally, so two
+    racing creators agree on one key."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="seal")
+    owner = UnicodeAttribute()
+    backend = UnicodeAttribute()
+    key_id = UnicodeAttribute()
+    certificate_pem = UnicodeAttribute()
+    seal_name = UnicodeAttribute()
+    seal_type = UnicodeAttribute()
+    signer = UnicodeAttribute()
+    created_at = UnicodeAttribute()
 
 
 class PendingIntakeIndex(GlobalSecondaryIndex):
@@ -423,6 +448,33 @@ class CaseDocumentModel(Model):
     kind = UnicodeAttribute()
     doc = Utf8JSONAttribute()
     created_at = UnicodeAttribute()
+
+
+class SealedDocumentModel(Model):
+    """A generated, e-sealed document: the public record pk="DOCUMENT#<id>", sk="DOCUMENT", and
+    its copies in the case's partition pk="CASE#<no>", sk="DOC#<id>" (the case's list) and under
+    its bytes' digest pk="DOCSHA#<sha256>", sk="DOCUMENT" (uploaded copies), written
+    together once (conditional) with the case history entry. ``seal``: seal name, type, signer,
+    certificate serial, algorithm; ``sha256`` of the sealed bytes; times UTC ISO."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    document_id = UnicodeAttribute()
+    case_no = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    round = NumberAttribute()
+    township_code = UnicodeAttribute()
+    event_id = UnicodeAttribute()
+    sha256 = UnicodeAttribute()
+    size = NumberAttribute()
+    s3_key = UnicodeAttribute()
+    s3_version_id = UnicodeAttribute(null=True)
+    seal = Utf8JSONAttribute()
+    sealed_at = UnicodeAttribute()
+    sealed_at_local = UnicodeAttribute()
 
 
 class CaseEventModel(Model):

@@ -80,3 +80,9 @@ class S3ObjectStore:
         response = client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                                            Metadata=metadata or {}, ChecksumAlgorithm="SHA256")
         return response.get("VersionId") or ""
+
+    def delete_version(self, key: str, version_id: str | None) -> None:
+        """Delete one version of ``key`` (a sealed document whose record lost a race); without a
+        version nothing is deleted (an unversioned bucket would lose the winner's object)."""
+        if version_id:
+            client("s3").delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)

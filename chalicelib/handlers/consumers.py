@@ -110,7 +110,8 @@ def _case_event_record(record, catalog) -> None:
         event = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
         outcome = events.handle_case_event(
             event, cases=container.cases(), notify_operator=container.operator_webhooks(),
-            responsible_active=lambda case: lifecycle.responsible_is_active(container.identity(), case))
+            responsible_active=lambda case: lifecycle.responsible_is_active(container.identity(), case),
+            request_document=container.document_publisher().publish)
     except DomainError as exc:
         logger.error("dropping malformed case event", extra={"message_id": record.message_id, "error": str(exc)})
         return
@@ -122,6 +123,25 @@ def case_events(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
     """``bianmin-case-events``: applicant messages and operator webhooks for each state change
     (the only place operator webhooks are queued)."""
     return _process(event, context, _case_event_record)
+
+
+def _document_record(record, catalog) -> None:
+    from ..usecases import case_documents
+    try:
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
+        outcome = case_documents.issue_document(
+            message, cases=container.cases(), catalog=catalog, documents=container.documents(),
+            seals=container.seals(), keys=container.seal_keys(), objects=container.objects())
+    except DomainError as exc:  # malformed, or the case does not exist: retrying cannot help
+        logger.error("dropping document request", extra={"message_id": record.message_id, "error": str(exc)})
+        return
+    logger.info("case document", extra={"case_no": message["case_no"], "kind": message["kind"], "outcome": outcome})
+
+
+def case_documents(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """``bianmin-documents``: generate, e-seal, store and record receipts, one-time notices and
+    decisions (idempotent per document)."""
+    return _process(event, context, _document_record)
 
 
 def republish_case_events() -> int:

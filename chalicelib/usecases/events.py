@@ -127,14 +127,22 @@ def warning_recipients(event: Mapping[str, Any], responsible_active: Callable[[M
 
 
 def handle_case_event(event: dict[str, Any], *, cases, notify_operator=None,
-                      responsible_active: Callable[[Mapping[str, Any]], bool] | None = None) -> str:
+                      responsible_active: Callable[[Mapping[str, Any]], bool] | None = None,
+                      request_document: Callable[[dict[str, Any]], None] | None = None) -> str:
     """Consume one case event: store the applicant's message (once per event), the staff alerts
-    of a deadline warning (:func:`warning_recipients`, once per event and inbox) and pass the
+    of a deadline warning (:func:`warning_recipients`, once per event and inbox), pass the
     change to the case's station operator (``notify_operator(case, event_type)``: the webhook,
     deduplicated by its delivery id, which the event's case number, type, version and status
-    fix). Returns "stored" or "nothing". Safe to run twice for one event."""
+    fix) and ask for the sealed document the change calls for (``request_document(message)``:
+    the documents queue; receipt, one-time notice, decision; ``case_documents.document_request``;
+    the document consumer is idempotent). Returns "stored" or "nothing". Safe to run twice for one event."""
     schemas.validate("case_event", event)
     outcome = "nothing"
+    if request_document is not None:
+        from .case_documents import document_request
+        wanted = document_request(event)
+        if wanted is not None:
+            request_document(wanted)
     if event["event_type"] in WARNING_EVENTS and event.get("warning_text"):
         created = event["at"]
         text = f"办件 {event['case_no']}（{event.get('item_name', '')}）{event['warning_text']}"

@@ -148,6 +148,16 @@ def get_case(principal: Principal, origin: Origin, case_no: str, *, cases, ident
     return case_view(*found, calendar=calendar, now=now())
 
 
+def readable_case(principal: Principal, case_no: str, *, cases, identity, now: Clock = utcnow) -> dict[str, Any]:
+    """The case attributes (one GetItem) if ``principal`` may read the case (the rule of
+    :func:`get_case`); a malformed number, a missing case and somebody else's case all raise
+    the same NotFound. For reads of what belongs to a case (its documents)."""
+    case = cases.get_case(case_no) if _CASE_NO.fullmatch(case_no or "") else None
+    if not case or not _may_read(principal, case_no, case, identity, now()):
+        raise NotFound("未找到该办件")
+    return case
+
+
 def _may_read(principal: Principal, case_no: str, case: dict[str, Any], identity, at: dt.datetime,
               consents_cache: dict[str, Any] | None = None) -> bool:
     facts = CaseAccess.of(case)

@@ -47,6 +47,9 @@ def _configure_environment(data_dir: Path, moto_port: int) -> None:
     os.environ.setdefault("BIANMIN_DEADLINE_SWEEP_MINUTES", "1")  # the cloud sweeps hourly (settings.py)
     # one process serves every route here: a year loaded with the CLI shows within seconds
     os.environ.setdefault("BIANMIN_CALENDAR_REFRESH_SECONDS", "10")
+    # e-seal keys as PEM files: moto's KMS key material would not survive the replay of a restart
+    os.environ["BIANMIN_SEAL_KEYS"] = "file"
+    os.environ.setdefault("BIANMIN_SEAL_KEY_DIR", str(data_dir / "seal-keys"))
 
 
 class ConsumedLedger:

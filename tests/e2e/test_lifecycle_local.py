@@ -103,6 +103,29 @@ def test_supplement_round_to_the_county_with_messages_and_races(stack):
     texts = [m["text"] for m in messages if m["case_no"] == case_no]
     assert any("补正" in t for t in texts) and any("已办结" in t for t in texts), texts
 
+    # the documents consumer (polled by the runner) seals the notice, the receipt and the decision
+    # with file keys in the data folder; the downloaded decision verifies over HTTP, a changed copy does not
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        documents = requests.get(f"{stack.base}/v1/cases/{case_no}/documents", headers=me, timeout=10).json()
+        if len(documents["documents"]) == 3:
+            break
+        time.sleep(0.5)
+    assert sorted(d["kind"] for d in documents["documents"]) == ["acceptance_receipt", "decision", "one_time_notice"]
+    assert len(list((stack.data_dir / "seal-keys").glob("file-*.pem"))) == 2  # the root and the township
+    [decision] = [d for d in documents["documents"] if d["kind"] == "decision"]
+    link = requests.get(f"{stack.base}/v1/cases/{case_no}/documents/{decision['document_id']}", headers=me,
+                        timeout=10).json()["url"]
+    pdf = requests.get(link, timeout=10).content
+    answer = requests.post(f"{stack.base}/v1/public/documents/verification", data=pdf, timeout=30,
+                           headers={"Content-Type": "application/pdf"}).json()
+    assert answer["valid"] and answer["issued_document"]["document_id"] == decision["document_id"], answer
+    at = pdf.index(b"stream") + 20
+    changed = pdf[:at] + bytes([pdf[at] ^ 0x20]) + pdf[at + 1:]
+    answer = requests.post(f"{stack.base}/v1/public/documents/verification", data=changed, timeout=30,
+                           headers={"Content-Type": "application/pdf"}).json()
+    assert not answer["valid"] and answer["changed_after_sealing"], answer
+
     # two clerks conclude one case at the same moment: exactly one wins, the other gets 409
     for _ in range(3):
         racing = file_case(stack, me, "HH-MZ-006")

@@ -83,6 +83,13 @@ MATRIX = {
     # the approver's department (NYNCJ) never received this case: 404 like a missing one
     ("GET", "/v1/cases/{case_no}/notices/{round_no}"): token_holders(404, villager=200, agent=200, clerk=200,
                                                                      supervisor=200, admin=403),
+    # sealed documents: whoever may read the case (the case read rule; administrators see no case data)
+    ("GET", "/v1/cases/{case_no}/documents"): token_holders(404, villager=200, agent=200, clerk=200, supervisor=200),
+    ("GET", "/v1/cases/{case_no}/documents/{document_id}"): token_holders(404, villager=200, agent=200, clerk=200,
+                                                                          supervisor=200),
+    # verification is public (the QR code on the document; an uploaded copy)
+    ("GET", "/v1/public/documents/{document_id}/verification"): everyone(200),
+    ("POST", "/v1/public/documents/verification"): everyone(200),
     ("POST", "/v1/cases/{case_no}/supplements"): token_holders(404, villager=200, agent=200, clerk=200, approver=403,
                                                                supervisor=403, admin=403),
     ("POST", "/v1/cases/{case_no}/refusal"): CLERK_ACTION,
@@ -189,6 +196,11 @@ class World:
         self.act("clerk", self.notice_case_no, "notices", NOTICE)
         from chalicelib import settings
         Queues(client).deliver(settings.CASE_EVENTS_QUEUE, "on_case_event")  # the villager's message about it
+        Queues(client).deliver(settings.DOCUMENTS_QUEUE, "on_document_request")  # and its sealed notice
+        from chalicelib import container
+        [self.notice_document] = container.documents().of_case(self.notice_case_no)
+        self.notice_pdf = container.objects().get_bytes(self.notice_document["s3_key"],
+                                                        self.notice_document["s3_version_id"])
         self.missing_case = client.http.get("/v1/cases/20200101000000000-431224100-ZZZZ",
                                             headers=self.headers["villager"])
 
@@ -343,6 +355,11 @@ class World:
             url = path.replace("{case_no}", self.operator_case_no)
         elif path == "/v1/operator/webhooks/{delivery_id}/redeliver":
             url = path.replace("{delivery_id}", "dlv_0000000000000000")
+        elif path.startswith(("/v1/cases/{case_no}/documents", "/v1/public/documents/{document_id}")):
+            url = (path.replace("{case_no}", self.notice_case_no)
+                   .replace("{document_id}", self.notice_document["document_id"]))
+        elif path == "/v1/public/documents/verification":
+            return c.http.post(path, headers={**headers, "Content-Type": "application/pdf"}, body=self.notice_pdf)
         elif path == "/v1/cases/{case_no}/notices/{round_no}":
             url = path.replace("{case_no}", self.notice_case_no).replace("{round_no}", "1")
         elif path.startswith("/v1/cases/{case_no}/") and method == "POST":
@@ -423,8 +440,9 @@ def test_every_route_is_in_the_matrix_and_declared_through_endpoint():
         assert set(MATRIX[(method, path)]) == set(ROLES)
     # only these may be reached without a token or a signature
     public = sorted(k for k, v in ROUTES.items() if v == PUBLIC)
-    assert public == [("GET", "/v1/services"), ("GET", "/v1/services/{code}"), ("POST", "/v1/auth/refresh"),
-                      ("POST", "/v1/auth/staff-login"), ("POST", "/v1/auth/wx-login")]
+    assert public == [("GET", "/v1/public/documents/{document_id}/verification"), ("GET", "/v1/services"),
+                      ("GET", "/v1/services/{code}"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/staff-login"),
+                      ("POST", "/v1/auth/wx-login"), ("POST", "/v1/public/documents/verification")]
 
 
 def test_another_persons_case_looks_exactly_like_a_missing_one(world):

@@ -1,0 +1,116 @@
+"""E-sealed case documents (issue 6): which case events produce a document, the document's
+identity, the seal's names (GB/T 39046 seal metadata) and the public verification answer.
+
+Pure: no AWS, no PDF or signing library (those are ``adapters/seal_keys.py`` and
+``adapters/pades.py``). Rule sources: decree 716 (2019) gives a reliable electronic seal the
+force of a physical one; the seal here is PAdES B-B (ETSI EN 319 142) with RSA/SHA-256, not the
+SM2/SM3 seal of GB/T 38540 (``docs/documents.md`` says why).
+"""
+from __future__ import annotations
+
+import base64
+import hashlib
+from typing import Any, Mapping
+
+from .documents import ACCEPTANCE_RECEIPT, DECISION, ONE_TIME_NOTICE, TITLES
+
+#: The case events (``domain/lifecycle.py`` event types) that produce a document, and its kind.
+DOCUMENT_EVENTS = {
+    "case.accept": ACCEPTANCE_RECEIPT,
+    "case.issue_notice": ONE_TIME_NOTICE,
+    "case.concluded_approved": DECISION,
+    "case.concluded_rejected": DECISION,
+}
+#: The case history step recorded when a document is issued.
+HISTORY_STEPS = {ACCEPTANCE_RECEIPT: "出具受理通知书", ONE_TIME_NOTICE: "出具一次性告知书", DECISION: "出具办结决定书"}
+#: GB/T 39046 seal type of every document seal (a township center's business seal).
+SEAL_TYPE = "业务专用章"
+ROOT_NAME = "便民电子印章根证书"
+ROOT = "ROOT"
+#: Signature algorithm (AWS KMS ``RSASSA_PKCS1_V1_5_SHA_256`` on an ``RSA_2048`` key).
+ALGORITHM = "RSA-2048 PKCS#1 v1.5 SHA-256"
+#: Documents are at most this large when posted for verification (API Gateway: 6 MB payload,
+#: and a little room for the envelope).
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024 + 512 * 1024
+
+#: Verification answers (``reason`` codes; a valid document has reason ``VALID``).
+VALID = "VALID"
+NOT_PDF = "NOT_PDF"
+NOT_SIGNED = "NOT_SIGNED"
+MODIFIED = "MODIFIED_AFTER_SEALING"
+SIGNATURE_BROKEN = "SIGNATURE_BROKEN"
+UNTRUSTED = "UNTRUSTED_SIGNER"
+UNKNOWN_DOCUMENT = "UNKNOWN_DOCUMENT"
+STORED_FILE_CHANGED = "STORED_FILE_CHANGED"
+TOO_LARGE = "TOO_LARGE"
+REASONS = {
+    VALID: "文件有效：印章完好，盖章后未被改动",
+    NOT_PDF: "该文件不是PDF文件",
+    NOT_SIGNED: "该PDF文件没有电子印章",
+    MODIFIED: "文件在盖章后被改动过，电子印章无效",
+    SIGNATURE_BROKEN: "电子印章已损坏或与文件内容不符",
+    UNTRUSTED: "电子印章不是本平台签发的印章",
+    UNKNOWN_DOCUMENT: "未找到该文书",
+    STORED_FILE_CHANGED: "存档文件与盖章时记录的摘要不一致",
+    TOO_LARGE: "文件超过5.5MB，无法在线核验",
+}
+
+
+def document_kind(event_type: str) -> str | None:
+    """The document kind a case event produces (``DOCUMENT_EVENTS``), or None."""
+    return DOCUMENT_EVENTS.get(event_type)
+
+
+def document_number(kind: str, case_no: str, round_no: int) -> str:
+    """The deterministic document id of ``kind`` for ``case_no`` (``round_no``: the notice
+    round, 1 for the other kinds): ``D`` + 26 base32 characters of SHA-256 over
+    ``<case_no>#<kind>#<round>``. The same event delivered twice names the same document; the
+    id does not show the case number (it is printed on the QR code)."""
+    digest = hashlib.sha256(f"{case_no}#{kind}#{round_no}".encode()).digest()
+    return "D" + base64.b32encode(digest).decode()[:26]
+
+
+def is_document_id(value: str) -> bool:
+    """True for a string shaped like :func:`document_number`'s ids."""
+    return (len(value or "") == 27 and value[0] == "D"
+            and all(c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567" for c in value[1:]))
+
+
+def s3_key(case_no: str, document_id: str) -> str:
+    """Where a sealed document is stored in the materials bucket."""
+    return f"documents/{case_no}/{document_id}.pdf"
+
+
+def seal_name(township_name: str) -> str:
+    """The seal's name (GB/T 39046 印章名称): the township service center's name + seal type,
+    e.g. "示例镇便民服务中心业务专用章"."""
+    return f"{township_name}{SEAL_TYPE}"
+
+
+def key_alias(owner: str) -> str:
+    """The KMS alias of a seal key: ``owner`` is ``ROOT`` or a township code."""
+    return f"alias/bianmin-seal-{owner.lower()}"
+
+
+def mask_case_no(case_no: str) -> str:
+    """The case number as the public verification shows it: the date part and the township,
+    the serial hidden (``20261130095144123-431224100-****``)."""
+    head, _, _ = case_no.rpartition("-")
+    return f"{head}-****" if head else "****"
+
+
+def verification_answer(reason: str, **facts: Any) -> dict[str, Any]:
+    """The public verification answer: ``valid`` (reason ``VALID`` only), ``reason`` (a code
+    above), ``message`` (zh-CN), plus ``facts`` (seal name, sealed at, kind...; never the
+    applicant's personal data)."""
+    return {"valid": reason == VALID, "reason": reason, "message": REASONS[reason], **facts}
+
+
+def public_document_facts(record: Mapping[str, Any]) -> dict[str, Any]:
+    """What anyone may learn about a document we issued: kind and title, the masked case
+    number, the seal (name, type, owner township), when it was sealed (UTC and Asia/Shanghai)."""
+    return {"document_id": record["document_id"], "kind": record["kind"], "title": TITLES[record["kind"]],
+            "case_no": mask_case_no(record["case_no"]), "seal_name": record["seal"]["seal_name"],
+            "seal_type": record["seal"]["seal_type"], "signer": record["seal"]["signer"],
+            "sealed_at": record["sealed_at"], "sealed_at_local": record["sealed_at_local"],
+            "algorithm": record["seal"].get("algorithm", ALGORITHM)}
