@@ -62,7 +62,8 @@ def main() -> None:
         queues.deliver(settings.CASE_EVENTS_QUEUE, "on_case_event")
         messages = queues.bodies(settings.DOCUMENTS_QUEUE)
         wired = dict(cases=container.cases(), catalog=container.catalog(), documents=container.documents(),
-                     seals=container.seals(), keys=container.seal_keys(), objects=container.objects())
+                     seals=container.seals(), keys=container.seal_keys(), objects=container.objects(),
+                     calendar=container.calendar())
         measured("first document (creates root + township seal)",
                  lambda: case_documents.issue_document(messages[0], **wired))
         measured("next document (warm)", lambda: case_documents.issue_document(messages[1], **wired))

@@ -131,7 +131,8 @@ def _document_record(record, catalog) -> None:
         message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
         outcome = case_documents.issue_document(
             message, cases=container.cases(), catalog=catalog, documents=container.documents(),
-            seals=container.seals(), keys=container.seal_keys(), objects=container.objects())
+            seals=container.seals(), keys=container.seal_keys(), objects=container.objects(),
+            calendar=container.calendar())
     except DomainError as exc:  # malformed, or the case does not exist: retrying cannot help
         logger.error("dropping document request", extra={"message_id": record.message_id, "error": str(exc)})
         return

@@ -15,10 +15,11 @@ from .. import validation as schemas
 from ..domain import seals as rules
 from ..domain.access import Origin, Principal
 from ..domain.cases import SHANGHAI, HistoryEntry, utc_iso
-from ..domain.documents import TITLES
+from ..domain.documents import ONE_TIME_NOTICE, TITLES
 from ..domain.errors import FieldProblem, NotFound, ValidationFailed
 from ..logs import logger
 from . import audit
+from .intake import deadline_view
 from .ports import Clock, StaleCase, utcnow
 
 
@@ -90,7 +91,8 @@ def _round_of(kind: str, history: list[dict[str, Any]], seq: int) -> int:
     raise ValueError(f"no notice round at history seq {seq}")
 
 
-def issue_document(message: Any, *, cases, catalog, documents, seals, keys, objects, now: Clock = utcnow) -> str:
+def issue_document(message: Any, *, cases, catalog, documents, seals, keys, objects, calendar,
+                   now: Clock = utcnow) -> str:
     """Generate, seal, store and record the document a documents-queue message asks for.
 
     Steps: read the case (one Query); the document id is deterministic
@@ -115,7 +117,7 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     document_id = rules.document_number(kind, case["case_no"], round_no)
     if documents.get(document_id):
         return "already"
-    _, township = catalog.get_offer(case["item_code"], case["township_code"])
+    offer, township = catalog.get_offer(case["item_code"], case["township_code"])
     if township is None:
         raise ValueError(f"township {case['township_code']} has no settings")
     township_name = township.record["name"]
@@ -124,7 +126,9 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     content = content_rules.build(
         kind, case, document_id=document_id, issuer=township_name, issued_on=issued_on, item_name=case["item_name"],
         verify_url=f"{settings.PUBLIC_BASE_URL.rstrip('/')}/v1/public/documents/{document_id}/verification",
-        deadline={"due_date": case.get("due_date"), "provisional": bool(case.get("due_date_provisional"))})
+        deadline=deadline_view(case, dt.datetime.fromisoformat(message["at"]), calendar)["deadline"],
+        round=round_no, notice=cases.notice(case["case_no"], round_no) if kind == ONE_TIME_NOTICE else None,
+        township=township.record, legal_basis=offer[0].publicities.get("legal_basis") if offer else None)
     sealed = pades.seal_pdf(pdf.render(content), key=key, certificate_pem=seal["certificate_pem"],
                             root_pem=root["certificate_pem"], signer_name=township_name,
                             reason=f"{TITLES[kind]}（{seal['seal_name']}）", location=township_name)

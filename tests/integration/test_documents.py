@@ -140,7 +140,7 @@ def test_garbage_gets_a_clear_invalid_answer(client, data, reason):
 def test_an_unsigned_pdf_is_not_signed(client):
     from chalicelib.adapters import pdf
     from chalicelib.domain import documents
-    content = documents.build("decision", {"case_no": "x"}, document_id="D", verify_url="x", issuer="某镇",
+    content = documents.build("acceptance_receipt", {"case_no": "x"}, document_id="D", verify_url="x", issuer="某镇",
                               issued_on="2026-01-01", item_name="某事项")
     r = post_pdf(client, pdf.render(content), content_type="application/octet-stream")
     assert r.status_code == 200 and r.json_body["reason"] == "NOT_SIGNED", r.body
@@ -173,7 +173,8 @@ def test_redelivery_gives_one_document(client, queues, people, accepted):
     assert [d["document_id"] for d in container.documents().of_case(accepted)] == [doc["document_id"]]
     # two consumers that both got past the "already issued?" read: one record, the loser's S3 version goes
     wired = dict(cases=container.cases(), catalog=container.catalog(), documents=container.documents(),
-                 seals=container.seals(), keys=container.seal_keys(), objects=container.objects())
+                 seals=container.seals(), keys=container.seal_keys(), objects=container.objects(),
+                 calendar=container.calendar())
 
     class Blind:  # a reader that does not see the record yet (the race window)
         def __getattr__(self, name):
@@ -295,7 +296,7 @@ def test_file_keys_survive_a_restart(aws, tmp_path):
     assert sorted(tmp_path.iterdir()) == files
     from chalicelib.adapters import pdf
     from chalicelib.domain import documents
-    content = documents.build("decision", {"case_no": "x"}, document_id="D", verify_url="x", issuer="示例镇",
+    content = documents.build("acceptance_receipt", {"case_no": "x"}, document_id="D", verify_url="x", issuer="示例镇",
                               issued_on="2026-01-01", item_name="某事项")
     sealed = pades.seal_pdf(pdf.render(content), key=key2, certificate_pem=again["certificate_pem"],
                             root_pem=root["certificate_pem"], signer_name="示例镇", reason="r", location="l")
