@@ -80,3 +80,8 @@ class S3ObjectStore:
         response = client("s3").put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type,
                                            Metadata=metadata or {}, ChecksumAlgorithm="SHA256")
         return response.get("VersionId") or ""
+
+    def delete_version(self, key: str, version_id: str) -> None:
+        """Delete one version of ``key`` for good (the upload consumer removes refused uploads
+        this way; nothing reachable through the API deletes an object)."""
+        client("s3").delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)
