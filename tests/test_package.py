@@ -37,7 +37,8 @@ def test_every_sqs_event_source_reports_batch_item_failures(package):
     sources = [(name, event) for name, res in template["Resources"].items()
                if res.get("Type") == "AWS::Serverless::Function"
                for event in res["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
-    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent"}
+    assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent",
+                                          "OnMaterialUpload"}
     for name, event in sources:
         # exact spelling: cfn-lint accepts a misspelled property (design.md)
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
@@ -91,6 +92,31 @@ def test_webhook_consumer_is_wired_to_its_queue(package):
     source = function["Properties"]["Events"]["OnWebhookDeliverySqsEventSource"]
     assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.WEBHOOK_QUEUE}")
     assert source["Properties"]["BatchSize"] == 10
+    assert function["Properties"]["Timeout"] == 60
+
+
+def test_uploaded_materials_reach_their_queue_and_consumer(package):
+    """S3 -> SQS for ``materials/`` only; S3 may send to the queue (from our bucket only), and
+    the policy names the bucket as a string so the bucket can depend on the policy without a
+    cycle; the consumer Lambda reads the queue (docs/materials.md)."""
+    template = json.loads((package / "sam.json").read_text())
+    resources = template["Resources"]
+    bucket = resources["MaterialsBucket"]
+    [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Queue"] == {"Fn::GetAtt": ["MaterialUploadsQueue", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "materials/"}]
+    assert bucket["DependsOn"] == "MaterialUploadsQueuePolicy"
+    policy = resources["MaterialUploadsQueuePolicy"]
+    assert policy["Type"] == "AWS::SQS::QueuePolicy"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert "Fn::Sub" in source_arn and "bianmin-materials-${AWS::AccountId}-${AWS::Region}" in source_arn["Fn::Sub"]
+    assert "\"MaterialsBucket\"" not in json.dumps(policy)  # no Ref/GetAtt back to the bucket: no cycle
+    function = resources["OnMaterialUpload"]
+    source = function["Properties"]["Events"]["OnMaterialUploadSqsEventSource"]
+    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.MATERIAL_UPLOADS_QUEUE}")
     assert function["Properties"]["Timeout"] == 60
 
 
