@@ -173,7 +173,8 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     except rules.UploadRefused as refused:
         return _reject(slot, version_id, refused, materials, objects, now())
     digest = hashlib.sha256(data).hexdigest()
-    return _accept(slot, case, version_id, data, real_type, digest, cases=cases, materials=materials, now=now)
+    return _accept(slot, case, version_id, data, real_type, digest, cases=cases, materials=materials, objects=objects,
+                   now=now)
 
 
 def _not_open(slot: Mapping[str, Any], version_id: str, objects) -> str:
@@ -210,13 +211,15 @@ def _reject(slot: Mapping[str, Any], version_id: str, refused: rules.UploadRefus
 
 
 def _accept(slot: Mapping[str, Any], case: dict[str, Any], version_id: str, data: bytes, content_type: str,
-            digest: str, *, cases, materials, now: Clock) -> str:
+            digest: str, *, cases, materials, objects, now: Clock) -> str:
     from ..adapters.material_repo import SlotMoved
     uploader = Principal(subject=slot["requested_by"], roles=frozenset({slot["role"]}))
     for attempt in range(5):
         moment = now()
-        if attempt:
+        if attempt:  # the case moved on meanwhile: it may have been concluded or withdrawn
             case = cases.get_case(slot["case_no"]) or case
+            if case["status"] in lifecycle_rules.FINAL_STATES:
+                return _reject(slot, version_id, rules.rejection("CASE_CLOSED"), materials, objects, moment)
         head = materials.head(slot["case_no"], slot["code"])
         previous = int((head or {}).get("current_version") or 0)
         number = previous + 1

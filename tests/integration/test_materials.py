@@ -323,3 +323,14 @@ def test_reads_and_writes_are_audited(client, mats, villager, case_no):
     actions = [r["action"] for r in trail]
     for action in ("material.slot", "material.upload", "material.list", "material.read"):
         assert action in actions, actions
+
+
+def test_an_upload_arriving_after_the_case_was_withdrawn_is_refused(client, mats, villager, case_no):
+    slot = mats.slot(villager, case_no).json_body
+    withdrawn = client.http.post(f"/v1/cases/{case_no}/withdrawal", headers={**villager, "Idempotency-Key": "wd-000002"},
+                                 body=json.dumps({}))
+    assert withdrawn.status_code == 200, withdrawn.body
+    mats.upload(slot, pdf_bytes())
+    material = mats.material(villager, case_no)
+    assert material["last_rejection"]["code"] == "CASE_CLOSED" and material["current_version"] is None
+    assert versions(slot["key"]) == []
