@@ -8,6 +8,7 @@ from chalicelib.api.calendar_admin import bp as calendar_admin_bp
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.documents import bp as documents_bp
+from chalicelib.api.materials import bp as materials_bp
 from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
@@ -24,6 +25,7 @@ app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
 app.register_blueprint(consents_bp)
 app.register_blueprint(documents_bp)
+app.register_blueprint(materials_bp)
 app.register_blueprint(admin_bp)
 app.register_blueprint(calendar_admin_bp)
 app.register_blueprint(operator_bp)
@@ -60,6 +62,12 @@ def on_case_event(event):
 def on_document_request(event):
     """Generate, e-seal and store receipts, one-time notices and decisions."""
     return consumers.case_documents(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.MATERIAL_UPLOADS_QUEUE, batch_size=10)
+def on_material_upload(event):
+    """Uploaded materials (S3 object-created events): check, fingerprint and attach, or refuse."""
+    return consumers.material_uploads(event.to_dict(), event.context)
 
 
 @app.schedule(Rate(1, unit=Rate.MINUTES), name="republish_case_events")

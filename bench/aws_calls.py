@@ -550,6 +550,58 @@ class Bench:
                 raise SystemExit(f"case events consumer reported failures: {result.payload}")
         out.append(m("case events consumer, 2 events (case.created, case.accept: one applicant message)", events,
                      consume))
+        return out + self.material_operations()
+
+    def material_operations(self) -> list[dict]:
+        """Application materials (docs/materials.md): a slot, one upload through the consumer
+        (the S3 event that lands on the queue, with a real PDF under the slot's key), the
+        checklist, a download link and the window's check."""
+        import requests
+
+        from fpdf import FPDF
+
+        from chalicelib import settings
+        pdf = FPDF()
+        pdf.add_page()
+        pdf.set_font("helvetica", size=12)
+        pdf.cell(text="bench application")
+        data = bytes(pdf.output())
+        out = []
+        m = self.measure
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.get_queue_url(QueueName=settings.MATERIAL_UPLOADS_QUEUE)["QueueUrl"]
+        case_no = self.submit()["case_no"]
+
+        def slot(case=case_no):
+            return self.request("post", f"/v1/cases/{case}/materials/1/slots", 201,
+                                body=as_body({"content_type": "application/pdf"}), headers=self.villager)
+
+        def uploaded(case=case_no):
+            while sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages"):
+                pass  # what earlier operations (the bucket's s3:TestEvent) left: received, then invisible
+            form = slot(case)["upload"]
+            requests.post(form["url"], data=form["fields"], files={"file": ("a.pdf", data, "application/pdf")})
+            return [sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"][0]["Body"]]
+
+        def consume(bodies):
+            event = self.client.events.generate_sqs_event(message_bodies=bodies, queue_name=settings.MATERIAL_UPLOADS_QUEUE)
+            result = self.client.lambda_.invoke("on_material_upload", event)
+            if (result.payload or {}).get("batchItemFailures"):
+                raise SystemExit(f"material upload consumer reported failures: {result.payload}")
+
+        def case_with_upload():
+            case = self.submit()["case_no"]
+            consume(uploaded(case))
+            return case
+        out.append(m("POST /v1/cases/{no}/materials/{code}/slots (villager)", None, lambda _: slot()))
+        out.append(m("material upload consumer, 1 PDF accepted (a new version)", uploaded, consume))
+        out.append(m("GET /v1/cases/{no}/materials (villager)", None,
+                     lambda _: self.request("get", f"/v1/cases/{case_no}/materials", 200, headers=self.villager)))
+        out.append(m("GET /v1/cases/{no}/materials/{code} (download link)", None,
+                     lambda _: self.request("get", f"/v1/cases/{case_no}/materials/1", 200, headers=self.villager)))
+        out.append(m("POST /v1/cases/{no}/materials/{code}/verify (window clerk: C -> B)", case_with_upload,
+                     lambda case: self.request("post", f"/v1/cases/{case}/materials/1/verify", 200, body=as_body({}),
+                                               headers=self.clerk)))
         return out
 
     def add_data(self, cases: int = 200, users: int = 100, consents: int = 20) -> str:

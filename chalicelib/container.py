@@ -43,6 +43,13 @@ def objects():
 
 
 @functools.lru_cache(maxsize=None)
+def materials():
+    """Upload slots and application materials (cases table)."""
+    from .adapters.material_repo import DynamoMaterialRepository
+    return DynamoMaterialRepository()
+
+
+@functools.lru_cache(maxsize=None)
 def calendars():
     """Calendar years loaded as data and the missing-year alert markers (catalog table)."""
     from .adapters.calendar_repo import DynamoCalendarRepository
@@ -215,7 +222,7 @@ def seal_keys():
 
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
-           case_event_publisher, objects, document_publisher, documents, seals, seal_keys)
+           case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials)
 
 
 def reset() -> None:

@@ -26,6 +26,12 @@ MATERIALS_BUCKET = os.environ.get("BIANMIN_MATERIALS_BUCKET", "bianmin-materials
 #: S3 object-created notifications for uploaded materials (prefix ``materials/``) land here.
 MATERIAL_UPLOADS_QUEUE = "bianmin-material-uploads"
 MATERIAL_UPLOADS_DLQ = "bianmin-material-uploads-dlq"
+#: Upload slots (docs/materials.md): a presigned POST is valid this long (seconds); one file may
+#: be at most this large (bytes; S3 enforces it through the POST policy, the upload consumer
+#: again); a presigned GET of a material is valid this long (seconds).
+MATERIAL_SLOT_SECONDS = int(os.environ.get("BIANMIN_MATERIAL_SLOT_SECONDS", "600"))
+MATERIAL_MAX_BYTES = int(os.environ.get("BIANMIN_MATERIAL_MAX_BYTES", str(10 * 1024 * 1024)))
+MATERIAL_DOWNLOAD_SECONDS = int(os.environ.get("BIANMIN_MATERIAL_DOWNLOAD_SECONDS", "300"))
 #: Requests to generate and seal a document (receipt, one-time notice, decision).
 DOCUMENTS_QUEUE = "bianmin-documents"
 DOCUMENTS_DLQ = "bianmin-documents-dlq"

@@ -38,7 +38,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(package):
                if res.get("Type") == "AWS::Serverless::Function"
                for event in res["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
     assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent",
-                                             "OnDocumentRequest"}
+                                             "OnDocumentRequest", "OnMaterialUpload"}
     for name, event in sources:
         # exact spelling: cfn-lint accepts a misspelled property (design.md)
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name
@@ -95,6 +95,31 @@ def test_webhook_consumer_is_wired_to_its_queue(package):
     assert function["Properties"]["Timeout"] == 60
 
 
+def test_uploaded_materials_reach_their_queue_and_consumer(package):
+    """S3 -> SQS for ``materials/`` only; S3 may send to the queue (from our bucket only), and
+    the policy names the bucket as a string so the bucket can depend on the policy without a
+    cycle; the consumer Lambda reads the queue (docs/materials.md)."""
+    template = json.loads((package / "sam.json").read_text())
+    resources = template["Resources"]
+    bucket = resources["MaterialsBucket"]
+    [notification] = bucket["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"
+    assert notification["Queue"] == {"Fn::GetAtt": ["MaterialUploadsQueue", "Arn"]}
+    assert notification["Filter"]["S3Key"]["Rules"] == [{"Name": "prefix", "Value": "materials/"}]
+    assert bucket["DependsOn"] == "MaterialUploadsQueuePolicy"
+    policy = resources["MaterialUploadsQueuePolicy"]
+    assert policy["Type"] == "AWS::SQS::QueuePolicy"
+    [statement] = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"} and statement["Action"] == "sqs:SendMessage"
+    source_arn = statement["Condition"]["ArnEquals"]["aws:SourceArn"]
+    assert "Fn::Sub" in source_arn and "bianmin-materials-${AWS::AccountId}-${AWS::Region}" in source_arn["Fn::Sub"]
+    assert "\"MaterialsBucket\"" not in json.dumps(policy)  # no Ref/GetAtt back to the bucket: no cycle
+    function = resources["OnMaterialUpload"]
+    source = function["Properties"]["Events"]["OnMaterialUploadSqsEventSource"]
+    assert source["Properties"]["Queue"]["Fn::Sub"].endswith(f":{settings.MATERIAL_UPLOADS_QUEUE}")
+    assert function["Properties"]["Timeout"] == 60
+
+
 def test_the_deadline_sweep_is_scheduled_hourly_with_time_to_finish(package):
     template = json.loads((package / "sam.json").read_text())
     schedules = {name: event["Properties"]["Schedule"] for name, res in template["Resources"].items()
@@ -116,5 +141,6 @@ def test_seal_keys_and_documents_are_scoped_in_the_policy():
     for statement in kms:
         assert statement.get("Condition") or statement["Resource"] == "arn:*:kms:*:*:alias/bianmin-seal-*", statement
     assert not any("kms:GetParametersForImport" in s["Action"] or "kms:*" in s["Action"] for s in kms)
-    [s3] = [s for s in policy["Statement"] if s.get("Sid") == "SealedDocuments"]
-    assert s3["Resource"].endswith("/documents/*")
+    [s3] = [s for s in policy["Statement"] if s.get("Sid") == "MaterialsAndSealedDocuments"]
+    assert sorted(r.rsplit("/", 1)[0].rsplit("/", 1)[-1] for r in s3["Resource"]) == ["documents", "materials"]
+    assert all(r.endswith(("/documents/*", "/materials/*")) for r in s3["Resource"])

@@ -38,6 +38,8 @@ a case's sealed documents              cases: Query pk="CASE#<no>", sk begins_wi
 a sealed document by its bytes' SHA-256  cases: GetItem pk="DOCSHA#<sha256 hex>", sk="DOCUMENT"
 events not yet published (outbox)      cases GSI ``pending_events`` (sparse, 8 shards):
                                        outbox_shard, created_at < cutoff
+a case's materials (heads, versions)   cases: Query pk="CASE#<no>", sk begins_with "MAT#"
+an upload slot (from its S3 key)       cases: GetItem pk="CASE#<no>", sk="SLOT#<slot_id>"
 a township's windows (A/B posts)       cases: Query pk="TOWNSHIP#<code>", sk begins_with "WINDOW#"
 a villager's messages                  cases: Query pk="INBOX#<applicant_key>" (newest first)
 a staff inbox (deadline alerts)        cases: Query pk="INBOX#<staff_x|TOWNSHIP#|SUPERVISOR#|DEPARTMENT#..>"
@@ -380,6 +382,8 @@ class CaseModel(Model):
     provisional_year = UnicodeAttribute(null=True)
     extension = Utf8JSONAttribute(null=True)
     timeliness = Utf8JSONAttribute(null=True)
+    # application materials: ``{code: {"version", "trust_level"}}`` (the rest: MaterialModel)
+    materials = Utf8JSONAttribute(null=True)
 
     pending_intake = PendingIntakeIndex()
     by_applicant = ApplicantIndex()
@@ -493,6 +497,38 @@ class CaseEventModel(Model):
     outbox_shard = UnicodeAttribute(null=True)
 
     pending_events = PendingEventsIndex()
+
+
+class MaterialModel(Model):
+    """An application material of a case (``domain/materials.py``), in the case's partition:
+    the head ``sk="MAT#<code>"`` (``version`` = the current version, 0 before one was accepted;
+    ``trust_level``; ``doc``: name, last rejection) and one item per accepted upload
+    ``sk="MAT#<code>#V#<version:03d>"`` (``doc``: S3 key and VersionId, size, content type,
+    SHA-256, who uploaded it and when, who checked it). Versions are never overwritten."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    kind = UnicodeAttribute()
+    code = UnicodeAttribute()
+    version = NumberAttribute()
+    trust_level = UnicodeAttribute(null=True)
+    doc = Utf8JSONAttribute()
+
+
+class UploadSlotModel(Model):
+    """An upload slot (presigned POST for one key): pk="CASE#<no>", sk="SLOT#<slot_id>";
+    ``status`` open, used (``doc.version_id`` recorded) or rejected (``doc.rejection``)."""
+
+    class Meta(_Meta):
+        table_name = settings.CASES_TABLE
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    status = UnicodeAttribute()
+    doc = Utf8JSONAttribute()
 
 
 class WindowModel(Model):

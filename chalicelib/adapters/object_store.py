@@ -82,7 +82,8 @@ class S3ObjectStore:
         return response.get("VersionId") or ""
 
     def delete_version(self, key: str, version_id: str | None) -> None:
-        """Delete one version of ``key`` (a sealed document whose record lost a race); without a
-        version nothing is deleted (an unversioned bucket would lose the winner's object)."""
+        """Delete one version of ``key`` for good: a sealed document whose record lost a race, or a
+        refused upload (nothing reachable through the API deletes an object). Without a version
+        nothing is deleted (an unversioned bucket would lose the winner's object)."""
         if version_id:
             client("s3").delete_object(Bucket=self.bucket, Key=key, VersionId=version_id)

@@ -10,7 +10,7 @@ from .. import container, settings
 from .. import validation as schemas
 from ..domain.errors import DomainError, NotFound
 from ..logs import logger
-from ..usecases import calendar_years, deadlines, events, intake, lifecycle, operators
+from ..usecases import calendar_years, deadlines, events, intake, lifecycle, materials, operators
 from ..usecases.ports import BatchCatalog
 
 #: The submission inside an operator message gets the API's limits (64 KB, 16 levels) plus
@@ -143,6 +143,29 @@ def case_documents(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     """``bianmin-documents``: generate, e-seal, store and record receipts, one-time notices and
     decisions (idempotent per document)."""
     return _process(event, context, _document_record)
+
+
+def _material_upload_record(record, catalog) -> None:
+    """One S3 notification message: every ObjectCreated record in it is checked and attached
+    or refused (``usecases.materials.consume_upload``); a message that is not S3's shape is
+    dropped (it never gets better), an AWS error or a case that kept changing is retried."""
+    try:
+        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
+        schemas.validate("material_upload_event", message)
+    except DomainError as exc:
+        logger.error("dropping malformed material upload event", extra={"message_id": record.message_id,
+                                                                         "error": str(exc)})
+        return
+    from ..adapters.file_inspect import opens
+    for s3_record in message.get("Records", []):
+        outcome = materials.consume_upload(s3_record, cases=container.cases(), materials=container.materials(),
+                                           objects=container.objects(), inspect=opens)
+        logger.info("material upload", extra={"message_id": record.message_id, "outcome": outcome})
+
+
+def material_uploads(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """``bianmin-material-uploads``: uploaded materials, straight from S3's event notifications."""
+    return _process(event, context, _material_upload_record)
 
 
 def republish_case_events() -> int:

@@ -93,6 +93,8 @@ def case_view(case: dict[str, Any], history: list[dict[str, Any]] | None = None,
         "intake_error": case.get("intake_error"),
         "note": mask_text(case["note"]) if case.get("note") else case.get("note"),
         "version": int(case["version"]),
+        # uploaded materials: {code: {version, trust_level}} (docs/materials.md)
+        "materials": case.get("materials") or {},
         **{k: mask_deep(case.get(k)) for k in _LIFECYCLE_FIELDS},
     }
     if calendar is not None:

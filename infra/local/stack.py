@@ -93,10 +93,26 @@ def _queue(sqs, props: dict[str, Any]) -> tuple[bool, str]:
     return created, arn
 
 
+def _notifications(s3, name: str, config: dict[str, Any] | None) -> None:
+    """Apply the bucket's S3-to-SQS notifications (moto's CloudFormation skips them; the S3 API
+    works, prefix filters included), translated from the template's shape to the API's. A
+    bucket that has them already is left alone (so a second start writes nothing)."""
+    if not config:
+        return
+    present = s3.get_bucket_notification_configuration(Bucket=name)
+    if present.get("QueueConfigurations"):
+        return
+    queues = [{"QueueArn": q["Queue"], "Events": [q["Event"]],
+               **({"Filter": {"Key": {"FilterRules": q["Filter"]["S3Key"]["Rules"]}}} if q.get("Filter") else {})}
+              for q in config.get("QueueConfigurations", [])]
+    s3.put_bucket_notification_configuration(Bucket=name, NotificationConfiguration={"QueueConfigurations": queues})
+
+
 def _bucket(s3, props: dict[str, Any]) -> bool:
     name = props["BucketName"]
     existing = {b["Name"] for b in s3.list_buckets().get("Buckets", [])}
     if name in existing:
+        _notifications(s3, name, props.get("NotificationConfiguration"))
         return False
     s3.create_bucket(Bucket=name)
     if "VersioningConfiguration" in props:
@@ -107,6 +123,7 @@ def _bucket(s3, props: dict[str, Any]) -> bool:
         rules = [{"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
                  for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]]
         s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})
+    _notifications(s3, name, props.get("NotificationConfiguration"))
     return True
 
 

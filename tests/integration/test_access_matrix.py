@@ -125,6 +125,15 @@ MATRIX = {
                                                         supervisor=200, admin=200),
     # staff only: each reads the inboxes of their own roles (test_deadline_sweep.py checks which)
     ("GET", "/v1/me/alerts"): token_holders(403, clerk=200, clerk_other=200, approver=200, supervisor=200, admin=200),
+    # --- materials (docs/materials.md), on the world's case, whose first material was uploaded
+    ("POST", "/v1/cases/{case_no}/materials/{code}/slots"): token_holders(404, villager=201, agent=201, **STAFF_403),
+    ("GET", "/v1/cases/{case_no}/materials"): token_holders(404, villager=200, agent=200, clerk=200, supervisor=200,
+                                                            admin=403),
+    ("GET", "/v1/cases/{case_no}/materials/{code}"): token_holders(404, villager=200, agent=200, clerk=200,
+                                                                   supervisor=200, admin=403),
+    # only the township's clerks check originals; others who see the case: 403 ACTION_NOT_ALLOWED
+    ("POST", "/v1/cases/{case_no}/materials/{code}/verify"): token_holders(404, villager=403, agent=403, clerk=200,
+                                                                           supervisor=403, admin=403),
 }
 #: a year no case reaches (before the library's first year), loaded by the calendar cells
 CALENDAR_YEAR = {"year": 2003, "source": "矩阵测试数据（示例，非官方）", "example": True,
@@ -180,6 +189,7 @@ class World:
                                    body=json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False))
         assert created.status_code == 201, created.body
         self.case_no = created.json_body["case_no"]
+        self.upload_material()
         self.counter = 0
         registered = self.auth.post("/v1/admin/operators", self.operator_registration("op-matrix"), self.headers["admin"])
         assert registered.status_code == 201, registered.body
@@ -203,6 +213,18 @@ class World:
                                                         self.notice_document["s3_version_id"])
         self.missing_case = client.http.get("/v1/cases/20200101000000000-431224100-ZZZZ",
                                             headers=self.headers["villager"])
+
+    def upload_material(self):
+        """The first material of the world's case, uploaded by the villager (slot, POST, consumer)."""
+        import requests
+
+        from chalicelib import settings
+        from tests.integration.test_materials import pdf_bytes
+        slot = self.client.http.post(f"/v1/cases/{self.case_no}/materials/1/slots", headers=self.headers["villager"],
+                                     body=json.dumps({"content_type": "application/pdf"})).json_body
+        requests.post(slot["upload"]["url"], data=slot["upload"]["fields"],
+                      files={"file": ("a.pdf", pdf_bytes(), "application/pdf")})
+        Queues(self.client).deliver(settings.MATERIAL_UPLOADS_QUEUE, "on_material_upload")
 
     @staticmethod
     def operator_registration(operator_id):
@@ -362,6 +384,9 @@ class World:
             return c.http.post(path, headers={**headers, "Content-Type": "application/pdf"}, body=self.notice_pdf)
         elif path == "/v1/cases/{case_no}/notices/{round_no}":
             url = path.replace("{case_no}", self.notice_case_no).replace("{round_no}", "1")
+        elif path.startswith("/v1/cases/{case_no}/materials"):
+            url = path.replace("{case_no}", self.case_no).replace("{code}", "1")
+            body = {"content_type": "application/pdf"} if path.endswith("/slots") else {}
         elif path.startswith("/v1/cases/{case_no}/") and method == "POST":
             # no token: the gateway refuses before any view runs, whatever the case (a real one all the same)
             case_no, leg_no = (self.notice_case_no, 1) if role in NO_TOKEN else self.prepared(path, role)
