@@ -144,3 +144,13 @@ def test_seal_keys_and_documents_are_scoped_in_the_policy():
     [s3] = [s for s in policy["Statement"] if s.get("Sid") == "MaterialsAndSealedDocuments"]
     assert sorted(r.rsplit("/", 1)[0].rsplit("/", 1)[-1] for r in s3["Resource"]) == ["documents", "materials"]
     assert all(r.endswith(("/documents/*", "/materials/*")) for r in s3["Resource"])
+
+
+def test_every_function_is_told_the_account_s_materials_bucket(package):
+    """The bucket name carries the account and region (``MaterialsBucket``), which a static
+    ``.chalice/config.json`` cannot know: SAM's ``Globals`` hands it to every function (SAM
+    merges it with each function's own variables)."""
+    template = json.loads((package / "sam.json").read_text())
+    variables = template["Globals"]["Function"]["Environment"]["Variables"]
+    assert variables["BIANMIN_MATERIALS_BUCKET"] == {"Ref": "MaterialsBucket"}
+    assert settings.MATERIALS_BUCKET.startswith("bianmin-materials-")
