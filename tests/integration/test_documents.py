@@ -311,3 +311,49 @@ def test_a_stored_copy_that_was_replaced_or_removed_is_reported(client, people, 
     answer = client.http.get(f"/v1/public/documents/{doc['document_id']}/verification").json_body
     assert answer["valid"] is False and answer["reason"] == "STORED_FILE_CHANGED"
     assert answer["stored_file_matches"] is False
+
+
+def _text(data: bytes) -> str:
+    import pypdf
+    return "".join(p.extract_text() for p in pypdf.PdfReader(io.BytesIO(data)).pages).replace("\n", "")
+
+
+def test_the_sealed_documents_say_what_the_case_says(client, queues, people):
+    """What the villager holds in hand: the consumer's sealed receipt names the case number,
+    the item, the masked applicant and the due date the case view promises; the notice lists
+    the missing material the clerk named; the decision says 准予. One page of each sealed
+    document is rendered to PNG under ``build/test-artifacts/`` for a person to look at."""
+    from pathlib import Path
+
+    import pypdfium2
+    created = client.http.post("/v1/cases", headers=people["me"],
+                               body=json.dumps(valid_submission(item_code="HH-MZ-006"), ensure_ascii=False))
+    no = created.json_body["case_no"]
+    queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake")
+    assert act(client, people["clerk"], f"/v1/cases/{no}/notices", {"other": ["请补充近6个月收入证明"]}).status_code == 200
+    assert act(client, people["me"], f"/v1/cases/{no}/supplements", {"materials": ["收入证明"]}).status_code == 200
+    assert act(client, people["clerk"], f"/v1/cases/{no}/accept").status_code == 200
+    deliver_documents(queues)
+    view = client.http.get(f"/v1/cases/{no}", headers=people["me"]).json_body
+    due = view["deadline"]["due_date"]
+    docs = {d["kind"]: d for d in client.http.get(f"/v1/cases/{no}/documents", headers=people["me"]).json_body["documents"]}
+    _, receipt = download(client, people["me"], no, docs["acceptance_receipt"]["document_id"])
+    words = _text(receipt)
+    year, month, day = (int(part) for part in due.split("-"))
+    assert no in words and view["item_name"] in words and f"{year}年{month}月{day}日" in words, words
+    assert "受理通知书" in words and "张*" in words and valid_submission()["applicant"]["id_number"] not in words
+    _, notice = download(client, people["me"], no, docs["one_time_notice"]["document_id"])
+    assert "一次性告知书" in _text(notice) and "请补充近6个月收入证明" in _text(notice)
+
+    assert act(client, people["clerk"], f"/v1/cases/{no}/conclusion", {"result": "approved"}).status_code == 200
+    deliver_documents(queues)
+    [decision] = [d for d in client.http.get(f"/v1/cases/{no}/documents", headers=people["me"]).json_body["documents"]
+                  if d["kind"] == "decision"]
+    _, decided = download(client, people["me"], no, decision["document_id"])
+    assert "办结决定书" in _text(decided) and "准予" in _text(decided)
+
+    artifacts = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+    artifacts.mkdir(parents=True, exist_ok=True)
+    for name, data in (("sealed_receipt", receipt), ("sealed_notice", notice), ("sealed_decision", decided)):
+        pypdfium2.PdfDocument(data)[0].render(scale=2).to_pil().save(artifacts / f"{name}.png")
+        assert (artifacts / f"{name}.png").stat().st_size > 10_000
