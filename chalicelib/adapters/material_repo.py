@@ -22,6 +22,16 @@ from .case_repo import CASE_SK, _case_pk, _history_model
 from .models import AuditModel, CaseHistoryModel, CaseModel, MaterialModel, UploadSlotModel, transaction_connection
 
 
+
+def _case_step(tx: TransactWrite, case: dict[str, Any], entry: HistoryEntry, summary: dict[str, Any]) -> None:
+    """The case's part of a materials transaction: its version moves on (conditioned on the
+    version read), its history gains ``entry`` and its ``materials`` summary is replaced."""
+    tx.update(CaseModel(_case_pk(case["case_no"]), CASE_SK),
+              actions=[CaseModel.version.add(1), CaseModel.history_count.set(entry.seq),
+                       CaseModel.materials.set(summary)],
+              condition=CaseModel.version == case["version"])
+    tx.save(_history_model(case["case_no"], entry), condition=CaseHistoryModel.pk.does_not_exist())
+
 class SlotTaken(Exception):
     """A slot with this id exists already (an Idempotency-Key's slot)."""
 
@@ -113,11 +123,7 @@ class DynamoMaterialRepository:
         head_doc = {"name": record["name"], "updated_at": record["uploaded_at"]}
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(CaseModel(_case_pk(case_no), CASE_SK),
-                          actions=[CaseModel.version.add(1), CaseModel.history_count.set(entry.seq),
-                                   CaseModel.materials.set(summary)],
-                          condition=CaseModel.version == case["version"])
-                tx.save(_history_model(case_no, entry), condition=CaseHistoryModel.pk.does_not_exist())
+                _case_step(tx, case, entry, summary)
                 tx.update(UploadSlotModel(_case_pk(case_no), f"SLOT#{slot['slot_id']}"),
                           actions=[UploadSlotModel.status.set("used"),
                                    UploadSlotModel.doc.set({**_slot_doc(slot), "status": "used",
@@ -177,11 +183,7 @@ class DynamoMaterialRepository:
         case_no, code, number = case["case_no"], head["code"], int(head["current_version"])
         try:
             with TransactWrite(connection=self._connection) as tx:
-                tx.update(CaseModel(_case_pk(case_no), CASE_SK),
-                          actions=[CaseModel.version.add(1), CaseModel.history_count.set(entry.seq),
-                                   CaseModel.materials.set(summary)],
-                          condition=CaseModel.version == case["version"])
-                tx.save(_history_model(case_no, entry), condition=CaseHistoryModel.pk.does_not_exist())
+                _case_step(tx, case, entry, summary)
                 tx.update(MaterialModel(_case_pk(case_no), _head_sk(code)),
                           actions=[MaterialModel.trust_level.set(trust_level)],
                           condition=(MaterialModel.version == number) & (MaterialModel.trust_level == head["trust_level"]))

@@ -35,13 +35,21 @@ def _process(event: dict[str, Any], context: Any, record_handler) -> dict[str, A
     return process_partial_response(event=event, record_handler=handle, processor=processor, context=context)
 
 
-def _classify_record(record, catalog) -> None:
+def _message(record, schema: str, what: str) -> dict[str, Any] | None:
+    """The record's JSON body valid against ``schemas/<schema>.json``, or None when it is not
+    (logged as dropped: a malformed message never gets better, so it is not retried)."""
     try:
         message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
-        schemas.validate("intake_event", message)
+        schemas.validate(schema, message)
+        return message
     except DomainError as exc:
-        logger.error("dropping malformed intake event", extra={"message_id": record.message_id,
-                                                                "error": str(exc)})
+        logger.error(f"dropping malformed {what}", extra={"message_id": record.message_id, "error": str(exc)})
+        return None
+
+
+def _classify_record(record, catalog) -> None:
+    message = _message(record, "intake_event", "intake event")
+    if message is None:
         return
     try:
         outcome = intake.classify_case(message["case_no"], catalog=catalog, cases=container.cases(),
@@ -149,12 +157,8 @@ def _material_upload_record(record, catalog) -> None:
     """One S3 notification message: every ObjectCreated record in it is checked and attached
     or refused (``usecases.materials.consume_upload``); a message that is not S3's shape is
     dropped (it never gets better), an AWS error or a case that kept changing is retried."""
-    try:
-        message = schemas.parse_json(record.body, MAX_MESSAGE_BYTES, MAX_MESSAGE_DEPTH)
-        schemas.validate("material_upload_event", message)
-    except DomainError as exc:
-        logger.error("dropping malformed material upload event", extra={"message_id": record.message_id,
-                                                                         "error": str(exc)})
+    message = _message(record, "material_upload_event", "material upload event")
+    if message is None:
         return
     from ..adapters.file_inspect import opens
     for s3_record in message.get("Records", []):
