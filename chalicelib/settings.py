@@ -35,6 +35,10 @@ MATERIAL_DOWNLOAD_SECONDS = int(os.environ.get("BIANMIN_MATERIAL_DOWNLOAD_SECOND
 #: Requests to generate and seal a document (receipt, one-time notice, decision).
 DOCUMENTS_QUEUE = "bianmin-documents"
 DOCUMENTS_DLQ = "bianmin-documents-dlq"
+#: Requests to (re)generate the eight-publicity notice of one item in one township (issue 7):
+#: ``{"item_code", "item_version", "township_code", "reason", "requested_at"}``.
+PUBLICITY_QUEUE = "bianmin-publicity"
+PUBLICITY_DLQ = "bianmin-publicity-dlq"
 #: Where e-seal private keys live: ``kms`` (AWS KMS asymmetric keys; tests use moto's KMS) or
 #: ``file`` (PEM files under ``SEAL_KEY_DIR``, created on first use: the local runner, whose
 #: moto state is replayed on restart and would lose KMS key material).
