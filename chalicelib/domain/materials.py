@@ -52,6 +52,7 @@ REJECTIONS = {
     "FILE_TOO_LARGE": "文件过大：单个文件不能超过{limit}",
     "FILE_EMPTY": "文件为空，请重新选择文件上传",
     "FILE_UNREADABLE": "文件已损坏或无法打开，请重新扫描或拍照后上传",
+    "FILE_ENCRYPTED": "文件已加密，请上传未加密的PDF",
     "SLOT_EXPIRED": "上传链接已过期，请重新获取上传链接后上传",
     "CASE_CLOSED": "办件已办结或已终止，不能再上传材料",
 }

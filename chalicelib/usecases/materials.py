@@ -134,7 +134,8 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
 
     Checks, in order: the slot, the event time against the slot's expiry, the case's state, the
     size; then reads the object (at most the limit + 1 bytes), checks the real type by its magic
-    bytes, that it opens (``inspect``), and computes its SHA-256. Raises StaleCase only when the
+    bytes, that it opens (``inspect``: False is ``FILE_UNREADABLE``; it may raise its own
+    ``UploadRefused``, e.g. ``FILE_ENCRYPTED``), and computes its SHA-256. Raises StaleCase only when the
     case kept changing (the message is retried); AWS errors propagate (retried)."""
     if not str(record.get("eventName", "")).startswith("ObjectCreated"):
         return "ignored"
