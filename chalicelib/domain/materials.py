@@ -150,6 +150,20 @@ def sniff(head: bytes) -> str | None:
     return None
 
 
+def event_time(raw: Any, fallback: dt.datetime) -> tuple[dt.datetime, bool]:
+    """``(when, parsed)``: the time of an S3 event record's ``eventTime`` (ISO 8601; S3 writes
+    ``2026-01-01T00:00:00.000Z``). A time without an offset is UTC (S3's times are); a missing
+    or unparsable one is ``fallback`` (the consumer's now: later than the real creation time,
+    so the expiry check can only get stricter) with ``parsed`` False, for the caller to log."""
+    if not raw:
+        return fallback, True
+    try:
+        when = dt.datetime.fromisoformat(str(raw))
+    except ValueError:
+        return fallback, False
+    return (when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when), True
+
+
 def check_arrival(slot: Mapping[str, Any], *, size: int, event_time: dt.datetime, case_status_final: bool) -> None:
     """What can be decided from the S3 event before reading the bytes (moto enforces neither the
     POST policy's expiry nor its size range, design.md; S3 does, this is the second lock).

@@ -132,7 +132,8 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     version is deleted; the recorded version never changes) or ``ignored`` (not an upload
     of ours: another event, a key no slot makes, an unknown slot or case).
 
-    Checks, in order: the slot, the event time against the slot's expiry, the case's state, the
+    Checks, in order: the slot, the event time against the slot's expiry (``eventTime``: without
+    an offset it is UTC; missing or unparsable, the time of arrival), the case's state, the
     size; then reads the object (at most the limit + 1 bytes), checks the real type by its magic
     bytes, that it opens (``inspect``: False is ``FILE_UNREADABLE``; it may raise its own
     ``UploadRefused``, e.g. ``FILE_ENCRYPTED``), and computes its SHA-256. Raises StaleCase only when the
@@ -161,7 +162,10 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     case = cases.get_case(where["case_no"])
     if case is None:
         return "ignored"
-    event_time = dt.datetime.fromisoformat(record.get("eventTime") or utc_iso(now()))
+    event_time, parsed = rules.event_time(record.get("eventTime"), now())
+    if not parsed:
+        logger.warning("upload event with an unreadable eventTime: the time of arrival is used",
+                       extra={"slot_id": slot["slot_id"]})
     size = int(s3["object"].get("size") or 0)
     limit = int(slot["max_bytes"])
     try:
