@@ -55,6 +55,7 @@ REJECTIONS = {
     "FILE_ENCRYPTED": "文件已加密，请上传未加密的PDF",
     "SLOT_EXPIRED": "上传链接已过期，请重新获取上传链接后上传",
     "CASE_CLOSED": "办件已办结或已终止，不能再上传材料",
+    "CONSENT_REVOKED": "代办授权已撤销或已失效，代办员不能再为该办件上传材料",
 }
 
 _KEY = re.compile(r"^materials/(?P<case_no>[0-9]{17}-[0-9]{9}-[0-9A-Z]{4})/(?P<code>m[0-9a-f]{8}(?:-[0-9]{1,2})?)/"
