@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
+from .cases import CONCLUDED_APPROVED, CONCLUDED_REJECTED
 from .documents import ACCEPTANCE_RECEIPT, DECISION, ONE_TIME_NOTICE, TITLES
+from .errors import ValidationFailed
 
 #: The case events (``domain/lifecycle.py`` event types) that produce a document, and its kind.
 DOCUMENT_EVENTS = {
@@ -59,6 +61,28 @@ REASONS = {
 def document_kind(event_type: str) -> str | None:
     """The document kind a case event produces (``DOCUMENT_EVENTS``), or None."""
     return DOCUMENT_EVENTS.get(event_type)
+
+
+def document_round(kind: str, case: Mapping[str, Any], history: Iterable[Mapping[str, Any]], seq: int) -> int:
+    """The notice round a document request for ``kind`` at history ``seq`` is about (1 for the
+    other kinds), once the case shows the event that asks for it: a notice needs the history
+    entry at ``seq`` to carry its ``round``, a receipt a case that was accepted, a decision a
+    case concluded (approved or rejected). Raises ValidationFailed
+    ``DOCUMENT_EVENT_MISMATCH`` otherwise (a replayed, hand-made or shifted message: it can
+    never succeed, the documents consumer drops it)."""
+    if kind == ONE_TIME_NOTICE:
+        for h in history:
+            if int(h["seq"]) == seq and (h.get("data") or {}).get("round"):
+                return int(h["data"]["round"])
+        found = False
+    elif kind == DECISION:
+        found = case.get("status") in (CONCLUDED_APPROVED, CONCLUDED_REJECTED)
+    else:
+        found = bool(case.get("accepted_at"))
+    if not found:
+        raise ValidationFailed(f"办件记录中没有出具{TITLES.get(kind, kind)}的事件", code="DOCUMENT_EVENT_MISMATCH",
+                               case_no=case.get("case_no"), kind=kind, seq=seq)
+    return 1
 
 
 def document_number(kind: str, case_no: str, round_no: int) -> str:

@@ -81,16 +81,6 @@ def township_seal(township_code: str, township_name: str, *, seals, keys, now: C
 
 # --- issuing -----------------------------------------------------------------------------------
 
-def _round_of(kind: str, history: list[dict[str, Any]], seq: int) -> int:
-    """The notice round the event at history ``seq`` issued (1 for the other kinds)."""
-    if kind != "one_time_notice":
-        return 1
-    for h in history:
-        if int(h["seq"]) == seq and (h.get("data") or {}).get("round"):
-            return int(h["data"]["round"])
-    raise ValueError(f"no notice round at history seq {seq}")
-
-
 def issue_document(message: Any, *, cases, catalog, documents, seals, keys, objects, calendar,
                    now: Clock = utcnow) -> str:
     """Generate, seal, store and record the document a documents-queue message asks for.
@@ -102,8 +92,11 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     (:func:`township_seal`, PAdES B-B), store it under ``documents/<case_no>/<id>.pdf``
     (S3, versioned) and record it with a case history entry in one transaction. A concurrent
     twin that recorded first wins: this one deletes its S3 version and answers "already".
-    Returns "issued" or "already". Raises ValidationFailed (bad message: dropped), NotFound
-    (unknown case: dropped); anything else is retried by the queue."""
+    Returns "issued" or "already". Raises ValidationFailed (bad message; or
+    ``DOCUMENT_EVENT_MISMATCH``, a message the case's record does not bear out: a notice round
+    at a history step that issued none, a decision for a case not concluded, a receipt for a
+    case never accepted, ``domain.seals.document_round``: dropped), NotFound (unknown case:
+    dropped); anything else is retried by the queue."""
     schemas.validate("document_request", message)
     from ..adapters import pades, pdf
     from ..adapters.document_repo import DocumentAlreadyIssued
@@ -113,7 +106,7 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
         raise NotFound(case_no=message["case_no"])
     case, history = found
     kind = message["kind"]
-    round_no = _round_of(kind, history, int(message["seq"]))
+    round_no = rules.document_round(kind, case, history, int(message["seq"]))
     document_id = rules.document_number(kind, case["case_no"], round_no)
     if documents.get(document_id):
         return "already"
