@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 from typing import Any, Iterable, Mapping
 
 from .cases import CONCLUDED_APPROVED, CONCLUDED_REJECTED
@@ -85,13 +86,24 @@ def document_round(kind: str, case: Mapping[str, Any], history: Iterable[Mapping
     return 1
 
 
-def document_number(kind: str, case_no: str, round_no: int) -> str:
+#: Domain separation of document ids under a key shared with other keyed hashes (the ID pepper
+#: hashes resident ID numbers, which never contain a newline).
+DOCUMENT_ID_CONTEXT = b"document-id\n"
+
+
+def document_number(kind: str, case_no: str, round_no: int, key: bytes) -> str:
     """The deterministic document id of ``kind`` for ``case_no`` (``round_no``: the notice
-    round, 1 for the other kinds): ``D`` + 26 base32 characters of SHA-256 over
+    round, 1 for the other kinds): ``D`` + 26 base32 characters of HMAC-SHA-256 under the
+    server-side ``key`` (``adapters.secrets.document_id_key``) over ``document-id\n`` +
     ``<case_no>#<kind>#<round>``. The same event delivered twice names the same document; the
-    id does not show the case number (it is printed on the QR code)."""
-    digest = hashlib.sha256(f"{case_no}#{kind}#{round_no}".encode()).digest()
-    return "D" + base64.b32encode(digest).decode()[:26]
+    id does not show the case number (it is printed on the QR code) and, being keyed, cannot
+    be matched against guesses: the public verification masks the case number's serial, and an
+    unkeyed hash would give the 32^4 candidates away in a second. Raises ValueError for an
+    empty key."""
+    if not key:
+        raise ValueError("a document id needs the server-side key")
+    message = DOCUMENT_ID_CONTEXT + f"{case_no}#{kind}#{round_no}".encode()
+    return "D" + base64.b32encode(hmac.new(key, message, hashlib.sha256).digest()).decode()[:26]
 
 
 def is_document_id(value: str) -> bool:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import settings
 from .. import validation as schemas
@@ -82,13 +82,14 @@ def township_seal(township_code: str, township_name: str, *, seals, keys, now: C
 # --- issuing -----------------------------------------------------------------------------------
 
 def issue_document(message: Any, *, cases, catalog, documents, seals, keys, objects, calendar,
-                   now: Clock = utcnow) -> str:
+                   id_secret: Callable[[], bytes] | None = None, now: Clock = utcnow) -> str:
     """Generate, seal, store and record the document a documents-queue message asks for.
 
     Steps: read the case (one Query); the document id is deterministic
-    (``domain.seals.document_number``: case, kind, notice round), so a redelivered message
-    finds its record and stops ("already"); build the content (``domain.documents.build``),
-    render it (``adapters.pdf.render``), seal it with the township's e-seal
+    (``domain.seals.document_number``: case, kind, notice round, keyed with ``id_secret()``, by
+    default ``adapters.secrets.document_id_key``: Secrets Manager, cached per container), so a
+    redelivered message finds its record and stops ("already"); build the content
+    (``domain.documents.build``), render it (``adapters.pdf.render``), seal it with the township's e-seal
     (:func:`township_seal`, PAdES B-B), store it under ``documents/<case_no>/<id>.pdf``
     (S3, versioned) and record it with a case history entry in one transaction. A concurrent
     twin that recorded first wins: this one deletes its S3 version and answers "already".
@@ -107,7 +108,9 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     case, history = found
     kind = message["kind"]
     round_no = rules.document_round(kind, case, history, int(message["seq"]))
-    document_id = rules.document_number(kind, case["case_no"], round_no)
+    if id_secret is None:
+        from ..adapters.secrets import document_id_key as id_secret
+    document_id = rules.document_number(kind, case["case_no"], round_no, id_secret())
     if documents.get(document_id):
         return "already"
     offer, township = catalog.get_offer(case["item_code"], case["township_code"])

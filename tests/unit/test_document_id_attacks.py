@@ -2,6 +2,7 @@
 import hashlib
 import itertools
 import base64
+import secrets
 
 from chalicelib.domain import seals
 from chalicelib.domain.cases import _CROCKFORD, new_case_no
@@ -19,7 +20,10 @@ def test_the_public_verification_does_not_reveal_the_full_case_number():
     with a key from settings/Secrets Manager), or a random id stored with the record."""
     import datetime as dt
     case_no = new_case_no(dt.datetime(2026, 11, 30, 1, 51, 44, 123000, tzinfo=dt.timezone.utc), "431224100", "7KQ3")
-    document_id = seals.document_number("acceptance_receipt", case_no, 1)
+    key = secrets.token_bytes(32)                 # the server-side key (adapters.secrets.document_id_key)
+    document_id = seals.document_number("acceptance_receipt", case_no, 1, key)
+    assert seals.is_document_id(document_id)
+    assert seals.document_number("acceptance_receipt", case_no, 1, key) == document_id  # still idempotent
     masked = seals.mask_case_no(case_no)          # what the public answer shows
     head = masked[:-len("****")]
     recovered = None
