@@ -32,6 +32,11 @@ MATERIAL_UPLOADS_DLQ = "bianmin-material-uploads-dlq"
 MATERIAL_SLOT_SECONDS = int(os.environ.get("BIANMIN_MATERIAL_SLOT_SECONDS", "600"))
 MATERIAL_MAX_BYTES = int(os.environ.get("BIANMIN_MATERIAL_MAX_BYTES", str(10 * 1024 * 1024)))
 MATERIAL_DOWNLOAD_SECONDS = int(os.environ.get("BIANMIN_MATERIAL_DOWNLOAD_SECONDS", "300"))
+#: An uploaded image (JPEG, PNG) may have at most this many pixels (width x height): a page
+#: scanned at 600 dpi (A4: 4960 x 7016, 35 Mpx) or an ordinary phone photo (12 to 48 Mpx) fits;
+#: more is refused as a decompression bomb (``FILE_UNREADABLE``, ``adapters/file_inspect.py``),
+#: which also bounds the memory of decoding it.
+MATERIAL_MAX_PIXELS = int(os.environ.get("BIANMIN_MATERIAL_MAX_PIXELS", str(50_000_000)))
 #: Requests to generate and seal a document (receipt, one-time notice, decision).
 DOCUMENTS_QUEUE = "bianmin-documents"
 DOCUMENTS_DLQ = "bianmin-documents-dlq"

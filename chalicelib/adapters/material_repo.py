@@ -149,9 +149,11 @@ class DynamoMaterialRepository:
     def reject_upload(self, case_no: str, slot: dict[str, Any], head: dict[str, Any] | None,
                       rejection: dict[str, Any], name: str) -> None:
         """Record why an upload was refused, on the slot (open -> rejected) and as the
-        material's ``last_rejection`` (the head keeps its current version). Raises
-        :class:`SlotMoved` when the slot is no longer open, :class:`StaleCase` when the
-        material changed meanwhile."""
+        material's ``last_rejection``: only the head's ``doc`` is written (an UpdateItem
+        conditioned on the version read), never its version or trust level, so a clerk's
+        check committed since ``head`` was read stays (a whole-item save would put back the
+        trust level read). Raises :class:`SlotMoved` when the slot is no longer open,
+        :class:`StaleCase` when the material changed meanwhile (a new version)."""
         doc = {"name": name, **{k: v for k, v in (head or {}).items()
                                  if k not in ("code", "current_version", "trust_level", "version")},
                "last_rejection": rejection}
@@ -164,10 +166,14 @@ class DynamoMaterialRepository:
                                                             "rejection": rejection,
                                                             "resolved_at": rejection["at"]})],
                           condition=UploadSlotModel.status == "open")
-                tx.save(MaterialModel(_case_pk(case_no), _head_sk(slot["code"]), kind="head", code=slot["code"],
-                                      version=version, trust_level=(head or {}).get("trust_level"), doc=doc),
-                        condition=(MaterialModel.pk.does_not_exist() if head is None
-                                   else MaterialModel.version == version))
+                if head is None:  # the material's first head: a rejection before any version
+                    tx.save(MaterialModel(_case_pk(case_no), _head_sk(slot["code"]), kind="head", code=slot["code"],
+                                          version=0, trust_level=None, doc=doc),
+                            condition=MaterialModel.pk.does_not_exist())
+                else:
+                    tx.update(MaterialModel(_case_pk(case_no), _head_sk(slot["code"])),
+                              actions=[MaterialModel.doc.set(doc)],
+                              condition=MaterialModel.pk.exists() & (MaterialModel.version == version))
         except TransactWriteError as exc:
             reasons = [r.code if r else None for r in (exc.cancellation_reasons or [])]
             if reasons[:1] == ["ConditionalCheckFailed"]:

@@ -103,7 +103,9 @@ class SealCheck:
 def check_pdf(data: bytes, root_pem: str | None) -> SealCheck:
     """Validate the seal of ``data`` with trust anchored at ``root_pem`` only (None: no seal issued yet, nothing is trusted; a PDF signed by
     anyone else's key is ``UNTRUSTED_SIGNER``). Reasons, first that applies: ``NOT_PDF``
-    (unparsable), ``NOT_SIGNED``, ``SIGNATURE_BROKEN`` (structure or cryptography fails),
+    (the PDF reader fails: cross-reference, trailer, catalog or form fields unparsable),
+    ``NOT_SIGNED``, ``SIGNATURE_BROKEN`` (a filled signature field whose signature data cannot
+    be loaded, e.g. a zeroed ``/Contents``, or whose structure or cryptography fails),
     ``MODIFIED_AFTER_SEALING`` (digest mismatch: ``intact`` false, or bytes/revisions added
     after the seal), ``UNTRUSTED_SIGNER``, else ``VALID``. Facts: ``signer`` (certificate
     subject CN), ``signed_at`` (UTC ISO, as the signer reported it), ``intact``,
@@ -117,11 +119,19 @@ def check_pdf(data: bytes, root_pem: str | None) -> SealCheck:
     from ..domain import seals
     if not data.lstrip()[:5].startswith(b"%PDF-"):
         return SealCheck(seals.NOT_PDF, {})
-    try:
-        signatures = PdfFileReader(io.BytesIO(data), strict=False).embedded_signatures
+    from pyhanko.sign.fields import enumerate_sig_fields
+    try:  # the file itself: cross-reference, trailer, catalog, form fields
+        reader = PdfFileReader(io.BytesIO(data), strict=False)
+        filled = list(enumerate_sig_fields(reader, filled_status=True))
     except Exception:  # pyHanko raises many kinds for garbage (PdfReadError, ValueError, KeyError...)
         return SealCheck(seals.NOT_PDF, {})
-    if not signatures:
+    if not filled:
+        return SealCheck(seals.NOT_SIGNED, {})
+    try:  # a real PDF with a filled signature field: loading its signature (the CMS in /Contents)
+        signatures = reader.embedded_signatures
+    except Exception:  # a destroyed or garbled signature container: the seal is broken, the PDF is not
+        return SealCheck(seals.SIGNATURE_BROKEN, {"signatures": len(filled)})
+    if not signatures:  # only fields of a SubFilter pyHanko ignores: nothing we could have sealed
         return SealCheck(seals.NOT_SIGNED, {})
     signature = signatures[0]
     context = ValidationContext(trust_roots=[load_certificate(root_pem)] if root_pem else [], allow_fetching=False,

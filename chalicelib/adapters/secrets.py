@@ -53,3 +53,10 @@ def token_key() -> bytes:
 def id_pepper() -> bytes:
     """The key of the resident-ID keyed hash."""
     return get_secret(settings.ID_PEPPER_SECRET).encode()
+
+
+def document_id_key() -> bytes:
+    """The key of sealed documents' ids (``domain.seals.document_number``): the ID pepper, with
+    the domain separation ``domain.seals.DOCUMENT_ID_CONTEXT`` (no second secret to provision;
+    like resident-ID keys, document ids change if the pepper is ever replaced)."""
+    return id_pepper()

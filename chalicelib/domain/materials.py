@@ -52,8 +52,10 @@ REJECTIONS = {
     "FILE_TOO_LARGE": "文件过大：单个文件不能超过{limit}",
     "FILE_EMPTY": "文件为空，请重新选择文件上传",
     "FILE_UNREADABLE": "文件已损坏或无法打开，请重新扫描或拍照后上传",
+    "FILE_ENCRYPTED": "文件已加密，请上传未加密的PDF",
     "SLOT_EXPIRED": "上传链接已过期，请重新获取上传链接后上传",
     "CASE_CLOSED": "办件已办结或已终止，不能再上传材料",
+    "CONSENT_REVOKED": "代办授权已撤销或已失效，代办员不能再为该办件上传材料",
 }
 
 _KEY = re.compile(r"^materials/(?P<case_no>[0-9]{17}-[0-9]{9}-[0-9A-Z]{4})/(?P<code>m[0-9a-f]{8}(?:-[0-9]{1,2})?)/"
@@ -147,6 +149,20 @@ def sniff(head: bytes) -> str | None:
         if head.startswith(magic):
             return content_type
     return None
+
+
+def event_time(raw: Any, fallback: dt.datetime) -> tuple[dt.datetime, bool]:
+    """``(when, parsed)``: the time of an S3 event record's ``eventTime`` (ISO 8601; S3 writes
+    ``2026-01-01T00:00:00.000Z``). A time without an offset is UTC (S3's times are); a missing
+    or unparsable one is ``fallback`` (the consumer's now: later than the real creation time,
+    so the expiry check can only get stricter) with ``parsed`` False, for the caller to log."""
+    if not raw:
+        return fallback, True
+    try:
+        when = dt.datetime.fromisoformat(str(raw))
+    except ValueError:
+        return fallback, False
+    return (when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when), True
 
 
 def check_arrival(slot: Mapping[str, Any], *, size: int, event_time: dt.datetime, case_status_final: bool) -> None:

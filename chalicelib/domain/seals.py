@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Mapping
+import hmac
+from typing import Any, Iterable, Mapping
 
+from .cases import CONCLUDED_APPROVED, CONCLUDED_REJECTED
 from .documents import ACCEPTANCE_RECEIPT, DECISION, ONE_TIME_NOTICE, TITLES
+from .errors import ValidationFailed
 
 #: The case events (``domain/lifecycle.py`` event types) that produce a document, and its kind.
 DOCUMENT_EVENTS = {
@@ -61,13 +64,46 @@ def document_kind(event_type: str) -> str | None:
     return DOCUMENT_EVENTS.get(event_type)
 
 
-def document_number(kind: str, case_no: str, round_no: int) -> str:
+def document_round(kind: str, case: Mapping[str, Any], history: Iterable[Mapping[str, Any]], seq: int) -> int:
+    """The notice round a document request for ``kind`` at history ``seq`` is about (1 for the
+    other kinds), once the case shows the event that asks for it: a notice needs the history
+    entry at ``seq`` to carry its ``round``, a receipt a case that was accepted, a decision a
+    case concluded (approved or rejected). Raises ValidationFailed
+    ``DOCUMENT_EVENT_MISMATCH`` otherwise (a replayed, hand-made or shifted message: it can
+    never succeed, the documents consumer drops it)."""
+    if kind == ONE_TIME_NOTICE:
+        for h in history:
+            if int(h["seq"]) == seq and (h.get("data") or {}).get("round"):
+                return int(h["data"]["round"])
+        found = False
+    elif kind == DECISION:
+        found = case.get("status") in (CONCLUDED_APPROVED, CONCLUDED_REJECTED)
+    else:
+        found = bool(case.get("accepted_at"))
+    if not found:
+        raise ValidationFailed(f"办件记录中没有出具{TITLES.get(kind, kind)}的事件", code="DOCUMENT_EVENT_MISMATCH",
+                               case_no=case.get("case_no"), kind=kind, seq=seq)
+    return 1
+
+
+#: Domain separation of document ids under a key shared with other keyed hashes (the ID pepper
+#: hashes resident ID numbers, which never contain a newline).
+DOCUMENT_ID_CONTEXT = b"document-id\n"
+
+
+def document_number(kind: str, case_no: str, round_no: int, key: bytes) -> str:
     """The deterministic document id of ``kind`` for ``case_no`` (``round_no``: the notice
-    round, 1 for the other kinds): ``D`` + 26 base32 characters of SHA-256 over
+    round, 1 for the other kinds): ``D`` + 26 base32 characters of HMAC-SHA-256 under the
+    server-side ``key`` (``adapters.secrets.document_id_key``) over ``document-id\n`` +
     ``<case_no>#<kind>#<round>``. The same event delivered twice names the same document; the
-    id does not show the case number (it is printed on the QR code)."""
-    digest = hashlib.sha256(f"{case_no}#{kind}#{round_no}".encode()).digest()
-    return "D" + base64.b32encode(digest).decode()[:26]
+    id does not show the case number (it is printed on the QR code) and, being keyed, cannot
+    be matched against guesses: the public verification masks the case number's serial, and an
+    unkeyed hash would give the 32^4 candidates away in a second. Raises ValueError for an
+    empty key."""
+    if not key:
+        raise ValueError("a document id needs the server-side key")
+    message = DOCUMENT_ID_CONTEXT + f"{case_no}#{kind}#{round_no}".encode()
+    return "D" + base64.b32encode(hmac.new(key, message, hashlib.sha256).digest()).decode()[:26]
 
 
 def is_document_id(value: str) -> bool:

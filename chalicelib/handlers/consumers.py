@@ -163,7 +163,8 @@ def _material_upload_record(record, catalog) -> None:
     from ..adapters.file_inspect import opens
     for s3_record in message.get("Records", []):
         outcome = materials.consume_upload(s3_record, cases=container.cases(), materials=container.materials(),
-                                           objects=container.objects(), inspect=opens)
+                                           objects=container.objects(), inspect=opens,
+                                           identity=container.identity())
         logger.info("material upload", extra={"message_id": record.message_id, "outcome": outcome})
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .. import settings
 from .. import validation as schemas
@@ -81,29 +81,23 @@ def township_seal(township_code: str, township_name: str, *, seals, keys, now: C
 
 # --- issuing -----------------------------------------------------------------------------------
 
-def _round_of(kind: str, history: list[dict[str, Any]], seq: int) -> int:
-    """The notice round the event at history ``seq`` issued (1 for the other kinds)."""
-    if kind != "one_time_notice":
-        return 1
-    for h in history:
-        if int(h["seq"]) == seq and (h.get("data") or {}).get("round"):
-            return int(h["data"]["round"])
-    raise ValueError(f"no notice round at history seq {seq}")
-
-
 def issue_document(message: Any, *, cases, catalog, documents, seals, keys, objects, calendar,
-                   now: Clock = utcnow) -> str:
+                   id_secret: Callable[[], bytes] | None = None, now: Clock = utcnow) -> str:
     """Generate, seal, store and record the document a documents-queue message asks for.
 
     Steps: read the case (one Query); the document id is deterministic
-    (``domain.seals.document_number``: case, kind, notice round), so a redelivered message
-    finds its record and stops ("already"); build the content (``domain.documents.build``),
-    render it (``adapters.pdf.render``), seal it with the township's e-seal
+    (``domain.seals.document_number``: case, kind, notice round, keyed with ``id_secret()``, by
+    default ``adapters.secrets.document_id_key``: Secrets Manager, cached per container), so a
+    redelivered message finds its record and stops ("already"); build the content
+    (``domain.documents.build``), render it (``adapters.pdf.render``), seal it with the township's e-seal
     (:func:`township_seal`, PAdES B-B), store it under ``documents/<case_no>/<id>.pdf``
     (S3, versioned) and record it with a case history entry in one transaction. A concurrent
     twin that recorded first wins: this one deletes its S3 version and answers "already".
-    Returns "issued" or "already". Raises ValidationFailed (bad message: dropped), NotFound
-    (unknown case: dropped); anything else is retried by the queue."""
+    Returns "issued" or "already". Raises ValidationFailed (bad message; or
+    ``DOCUMENT_EVENT_MISMATCH``, a message the case's record does not bear out: a notice round
+    at a history step that issued none, a decision for a case not concluded, a receipt for a
+    case never accepted, ``domain.seals.document_round``: dropped), NotFound (unknown case:
+    dropped); anything else is retried by the queue."""
     schemas.validate("document_request", message)
     from ..adapters import pades, pdf
     from ..adapters.document_repo import DocumentAlreadyIssued
@@ -113,8 +107,10 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
         raise NotFound(case_no=message["case_no"])
     case, history = found
     kind = message["kind"]
-    round_no = _round_of(kind, history, int(message["seq"]))
-    document_id = rules.document_number(kind, case["case_no"], round_no)
+    round_no = rules.document_round(kind, case, history, int(message["seq"]))
+    if id_secret is None:
+        from ..adapters.secrets import document_id_key as id_secret
+    document_id = rules.document_number(kind, case["case_no"], round_no, id_secret())
     if documents.get(document_id):
         return "already"
     offer, township = catalog.get_offer(case["item_code"], case["township_code"])

@@ -92,6 +92,8 @@ def request_slot(principal: Principal, origin: Origin, case_no: str, code: str, 
             "created_at": utc_iso(moment),
             "valid_until": utc_iso(moment + dt.timedelta(seconds=settings.MATERIAL_SLOT_SECONDS)),
             "requested_by": principal.subject, "role": role, "request_hash": request_hash, "status": rules.SLOT_OPEN}
+    if role == VILLAGE_AGENT:  # what the agent's capacity is re-checked with when the file arrives
+        slot["villages"] = list(principal.villages)
     trail = audit.entry(principal, origin, "material.slot", audit.case_target(case_no),
                         {"code": spec.code, "slot_id": slot_id, "role": role}, moment)
     from ..adapters.material_repo import SlotTaken
@@ -123,7 +125,7 @@ def _slot_view(slot: Mapping[str, Any], objects, at: dt.datetime) -> dict[str, A
 # --- 2. an upload arrives (S3 -> SQS -> consumer) -----------------------------------------------
 
 def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, inspect: Callable[[bytes, str], bool],
-                   now: Clock = utcnow) -> str:
+                   identity=None, now: Clock = utcnow) -> str:
     """Handle one S3 event record (``ObjectCreated:*`` under ``materials/``). Returns the
     outcome: ``accepted`` (a new version of the material, trust level C, with its history entry),
     ``rejected`` (the reason recorded on the slot and as the material's last rejection; the
@@ -132,9 +134,14 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     version is deleted; the recorded version never changes) or ``ignored`` (not an upload
     of ours: another event, a key no slot makes, an unknown slot or case).
 
-    Checks, in order: the slot, the event time against the slot's expiry, the case's state, the
+    Checks, in order: the slot, the event time against the slot's expiry (``eventTime``: without
+    an offset it is UTC; missing or unparsable, the time of arrival), the case's state, for a
+    slot a village agent requested that the agent still may act for the applicant at the event
+    time (``_agent_still_acts``: a consent revoked or expired since is ``CONSENT_REVOKED``;
+    ``identity`` reads the consents and is needed for such slots only), the
     size; then reads the object (at most the limit + 1 bytes), checks the real type by its magic
-    bytes, that it opens (``inspect``), and computes its SHA-256. Raises StaleCase only when the
+    bytes, that it opens (``inspect``: False is ``FILE_UNREADABLE``; it may raise its own
+    ``UploadRefused``, e.g. ``FILE_ENCRYPTED``), and computes its SHA-256. Raises StaleCase only when the
     case kept changing (the message is retried); AWS errors propagate (retried)."""
     if not str(record.get("eventName", "")).startswith("ObjectCreated"):
         return "ignored"
@@ -160,12 +167,17 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     case = cases.get_case(where["case_no"])
     if case is None:
         return "ignored"
-    event_time = dt.datetime.fromisoformat(record.get("eventTime") or utc_iso(now()))
+    event_time, parsed = rules.event_time(record.get("eventTime"), now())
+    if not parsed:
+        logger.warning("upload event with an unreadable eventTime: the time of arrival is used",
+                       extra={"slot_id": slot["slot_id"]})
     size = int(s3["object"].get("size") or 0)
     limit = int(slot["max_bytes"])
     try:
         rules.check_arrival(slot, size=size, event_time=event_time,
                             case_status_final=case["status"] in lifecycle_rules.FINAL_STATES)
+        if slot["role"] == VILLAGE_AGENT and not _agent_still_acts(slot, case, identity, event_time):
+            raise rules.rejection("CONSENT_REVOKED")
         data = objects.get_bytes(key, version_id, max_bytes=limit + 1)
         real_type = rules.check_content(data, slot["content_types"], limit)
         if not inspect(data, real_type):
@@ -175,6 +187,18 @@ def consume_upload(record: Mapping[str, Any], *, cases, materials, objects, insp
     digest = hashlib.sha256(data).hexdigest()
     return _accept(slot, case, version_id, data, real_type, digest, cases=cases, materials=materials, objects=objects,
                    now=now)
+
+
+def _agent_still_acts(slot: Mapping[str, Any], case: Mapping[str, Any], identity, at: dt.datetime) -> bool:
+    """Whether the village agent who requested ``slot`` still holds the agent's capacity on the
+    case at ``at``: the same check as when the slot was issued (``lifecycle._capacities``, i.e.
+    ``domain.access.agent_may_act``) with the applicant's consents as they are now and the
+    agent's villages as the slot recorded them (a slot from before they were recorded: the
+    case's village, whose check the slot already passed)."""
+    villages = tuple(slot.get("villages") or (case.get("village_code"),))
+    agent = Principal(subject=slot["requested_by"], roles=frozenset({VILLAGE_AGENT}), villages=villages)
+    consents = identity.consents_of(case.get("applicant_key"))
+    return VILLAGE_AGENT in _capacities(agent, case, consents, at)
 
 
 def _not_open(slot: Mapping[str, Any], version_id: str, objects) -> str:

@@ -73,3 +73,11 @@ def test_status_and_what_a_clerk_may_check():
     with pytest.raises(Conflict):
         rules.require_verifiable({"current_version": 2}, 1)
     assert rules.require_verifiable({"current_version": 2}, None) == 2
+
+
+def test_event_times_without_offset_are_utc_and_garbage_falls_back_to_arrival():
+    arrival = dt.datetime(2026, 1, 1, 8, 0, tzinfo=UTC)
+    assert rules.event_time("2026-01-01T00:00:00.000Z", arrival) == (dt.datetime(2026, 1, 1, tzinfo=UTC), True)
+    assert rules.event_time("2026-01-01T00:00:00", arrival) == (dt.datetime(2026, 1, 1, tzinfo=UTC), True)
+    assert rules.event_time(None, arrival) == (arrival, True)
+    assert rules.event_time("not-a-time", arrival) == (arrival, False)
