@@ -138,7 +138,8 @@ def check_pdf(data: bytes, root_pem: str | None) -> SealCheck:
                                 revocation_mode="soft-fail")
     try:
         status = validate_pdf_signature(signature, signer_validation_context=context)
-    except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError):
+    except (SignatureValidationError, PdfError, ValueError, KeyError, TypeError, AttributeError):
+        # AttributeError: pyHanko on some garbled signer infos (e.g. a changed digest algorithm)
         return SealCheck(seals.SIGNATURE_BROKEN, {})
     cert = status.signing_cert
     facts = {"signer": cert.subject.native.get("common_name") if cert is not None else None,

@@ -190,7 +190,9 @@ def verify_upload(data: bytes | None, *, documents, seals) -> dict[str, Any]:
     ``UNTRUSTED_SIGNER``, ``VALID``), ``signer``, ``signed_at``, ``changed_after_sealing``,
     ``coverage``/``modification_level`` (pyHanko), and ``issued_document`` (our record's public
     facts when the bytes' SHA-256 is a document we issued, else None). Trust is anchored at
-    our root certificate only. Raises ValidationFailed for an empty body (``BODY_REQUIRED``)
+    our root certificate only. Valid means sealed by us, intact AND byte-identical to a document
+    we issued: a copy whose seal checks out but whose SHA-256 is none of ours had bytes changed
+    that the signature does not cover, and is ``MODIFIED_AFTER_SEALING``. Raises ValidationFailed for an empty body (``BODY_REQUIRED``)
     or one over ``domain.seals.MAX_UPLOAD_BYTES`` (``TOO_LARGE``). Calls: two GetItems."""
     if not data:
         raise ValidationFailed("请上传需要核验的PDF文件", [FieldProblem("body", "BODY_REQUIRED", "请求体为空")])
@@ -201,9 +203,14 @@ def verify_upload(data: bytes | None, *, documents, seals) -> dict[str, Any]:
     check = pades.check_pdf(data, root["certificate_pem"] if root else None)
     issued = documents.by_sha256(hashlib.sha256(data).hexdigest())
     facts = check.facts
-    changed = None if "intact" not in facts else check.reason in (rules.MODIFIED, rules.SIGNATURE_BROKEN)
+    reason = check.reason
+    if reason == rules.VALID and issued is None:
+        # the seal checks out, but these are not the bytes we issued: something the signature
+        # does not cover was changed (the certificates the seal carries, the padding of /Contents)
+        reason = rules.MODIFIED
+    changed = None if "intact" not in facts else reason in (rules.MODIFIED, rules.SIGNATURE_BROKEN)
     return rules.verification_answer(
-        check.reason, signer=facts.get("signer"), signed_at=facts.get("signed_at"), changed_after_sealing=changed,
+        reason, signer=facts.get("signer"), signed_at=facts.get("signed_at"), changed_after_sealing=changed,
         coverage=facts.get("coverage"), modification_level=facts.get("modification_level"),
         issued_document=rules.public_document_facts(issued) if issued else None)
 

@@ -357,3 +357,27 @@ def test_the_sealed_documents_say_what_the_case_says(client, queues, people):
     for name, data in (("sealed_receipt", receipt), ("sealed_notice", notice), ("sealed_decision", decided)):
         pypdfium2.PdfDocument(data)[0].render(scale=2).to_pil().save(artifacts / f"{name}.png")
         assert (artifacts / f"{name}.png").stat().st_size > 10_000
+
+
+def _flip_hex(data: bytes, at: int) -> bytes:
+    changed = bytearray(data)
+    changed[at] = ord("1") if changed[at] != ord("1") else ord("2")
+    return bytes(changed)
+
+
+def test_one_hex_digit_changed_anywhere_in_the_seal_is_invalid_never_a_500(client, people, accepted):
+    """Newcomer run: a digit changed at the start of the seal's /Contents gave a 500
+    (pyHanko's AttributeError), and one changed inside the certificate copies the seal carries
+    (bytes no signature covers) was reported VALID. A villager's copy with any byte changed is
+    not the document we issued: every position answers 200 and invalid."""
+    listed = client.http.get(f"/v1/cases/{accepted}/documents", headers=people["me"]).json_body["documents"]
+    _, data = download(client, people["me"], accepted, listed[0]["document_id"])
+    start = data.index(b"/Contents <") + len(b"/Contents <")
+    end = data.index(b">", start)
+    der_end = start + len(data[start:end].rstrip(b"0"))
+    positions = sorted({start, start + 1, start + 4, start + 8, *(start + (der_end - start) * k // 20 for k in range(1, 20)),
+                        der_end - 1, der_end + 2})
+    for at in positions:
+        r = post_pdf(client, _flip_hex(data, at))
+        assert r.status_code == 200, (at - start, r.body)
+        assert r.json_body["valid"] is False, (at - start, r.json_body)
