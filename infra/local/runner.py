@@ -5,7 +5,8 @@ Starts, in one foreground process:
 1. a moto server on 127.0.0.1 (default port 5000) whose state-changing requests are recorded
    to ``.local/moto-recording.jsonl`` and replayed on the next start (state kept across
    restarts; ``.local/`` is git-ignored);
-2. every table, index, queue and bucket of ``infra/resources.json`` (``stack.py``);
+2. every table, index, queue and bucket of ``infra/resources.json`` (``stack.py``); after a
+   replay, the records naming S3 object versions re-pointed at the replayed ones (``versions.py``);
 3. the catalog seed (``data/seed``) through the administrator's import code (idempotent);
 4. the Chalice app's HTTP API on http://127.0.0.1:8000 (``chalice local`` machinery);
 5. a poller per SQS event source of the app, invoking the app's own handler with Lambda-shaped
@@ -115,6 +116,7 @@ class LocalStack:
         self.threads: list[threading.Thread] = []
         self.servers: list[Any] = []
         self.consumed_before_restart = 0
+        self.replayed = False
 
     def say(self, text: str) -> None:
         if not self.quiet:
@@ -156,6 +158,7 @@ class LocalStack:
                 private.shutdown()
                 private.server_close()
             self.say(f"restored {lines} recorded requests in {time.monotonic() - started:.1f} s")
+            self.replayed = True
         server = make_server("127.0.0.1", self.moto_port, self.recording, threaded=True,
                              request_handler=MotoRequestHandler)
         self._serve(server, "moto")
@@ -175,6 +178,20 @@ class LocalStack:
         report = ensure_resources(boto3.session.Session(region_name=REGION), account_id=ACCOUNT_ID)
         self.say(f"resources: {len(report['created'])} created, {len(report['existing'])} existing, "
                  f"not emulated: {', '.join(report['skipped']) or '-'}")
+
+    def repoint_versions(self) -> None:
+        """After a replay, point the records that name S3 object versions at the replayed
+        versions (``versions.py``: the replay gave every object a new VersionId). Not recorded:
+        the next replay reproduces the old ids and this repairs them again the same way."""
+        if not self.replayed:
+            return
+        from .versions import repoint_versions
+        self.recording.paused = True
+        try:
+            changed = repoint_versions()
+        finally:
+            self.recording.paused = False
+        self.say(f"re-pointed {changed} object versions after replay")
 
     def seed_catalog(self) -> None:
         from chalicelib import cli
@@ -353,6 +370,7 @@ class LocalStack:
         self.preflight()
         self.start_moto()
         self.create_resources()
+        self.repoint_versions()  # before the pollers: the upload consumer must see the recorded versions
         if self.seed:
             self.seed_catalog()
         self.seed_admin()
