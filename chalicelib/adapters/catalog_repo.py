@@ -301,9 +301,12 @@ class DynamoCatalogRepository:
         version = current["version"] + 1 if current else 1
         old = set((current["township"].offers or {}) if current else ())
         new = set(record.get("offers") or {})
+        versions = self.existing_hashes(sorted(new | old))  # items not imported yet announce themselves
+        messages = [[c, versions[c][1], "township.updated"] for c in sorted(new) if c in versions] + \
+                   [[c, versions[c][1], "township.offer_withdrawn"] for c in sorted(old - new) if c in versions]
         self.save_township(record, digest, version, expected_version=current["version"] if current else 0,
                            change="imported", changed_by="cli", added=sorted(new - old), removed=sorted(old - new),
                            audit=None, marker={"kind": "township", "subject": record["code"], "version": version,
-                                               "reason": "township.updated", "messages": None,
+                                               "reason": "township.updated", "messages": messages,
                                                "created_at": _now_iso()})
         return "updated" if current else "created"
