@@ -307,7 +307,7 @@ def township_problems(record: dict[str, Any], known_items: Iterable[str]) -> lis
 
 def publicity_request(item_code: str, item_version: int, township_code: str, reason: str,
                       requested_at: dt.datetime) -> dict[str, Any]:
-    """One message of the publicity queue (``schemas/publicity_request.json``): regenerate the
+    """One message of the publicity queue (the contract of ``settings.PUBLICITY_QUEUE``): regenerate the
     eight-publicity notice of ``item_code`` at ``item_version`` as offered by ``township_code``
     because of ``reason`` (``item.created``, ``item.updated``, ``item.retired``,
     ``township.updated``, ``township.offer_withdrawn``, ``import``); ``requested_at`` UTC."""
