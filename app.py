@@ -5,6 +5,7 @@ from chalicelib import settings
 from chalicelib.api.admin import bp as admin_bp
 from chalicelib.api.auth import bp as auth_bp
 from chalicelib.api.calendar_admin import bp as calendar_admin_bp
+from chalicelib.api.catalog_admin import bp as catalog_admin_bp
 from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.documents import bp as documents_bp
@@ -28,6 +29,7 @@ app.register_blueprint(documents_bp)
 app.register_blueprint(materials_bp)
 app.register_blueprint(admin_bp)
 app.register_blueprint(calendar_admin_bp)
+app.register_blueprint(catalog_admin_bp)
 app.register_blueprint(operator_bp)
 app.register_blueprint(operators_admin_bp)
 app.register_blueprint(webhooks_bp)

@@ -4,6 +4,15 @@ Commands:
   import-catalog FILE [--dry-run]   import items from JSON (schemas/catalog_item.json) or the
                                     Guang'an CSV export; prints the report as JSON; exit 1 on errors
   import-townships FILE             import township settings (schemas/township.json)
+  item-put FILE [--if-match N]      create an item (JSON, schemas/catalog_item.json) or write its
+                                    next version; without --if-match the current version is taken
+                                    (last writer wins); prints the item; exit 1 on problems
+  item-retire CODE [--if-match N]   retire an item (no new cases; cases filed keep it)
+  township-settings CODE FILE [--if-match N]
+                                    write the next version of a township's settings (JSON,
+                                    schemas/township.json); exit 1 on problems
+  catalog-publish                   send the publicity messages of catalog changes not yet sent
+                                    (import-catalog and seed do it after writing)
   seed [DIR]                        townships.json + catalog_items.json from data/seed
   create-admin USERNAME NAME        create an administrator account (the first one, too); the
                                     password comes from $BIANMIN_ADMIN_PASSWORD or a prompt
@@ -52,6 +61,62 @@ def seed(directory: Path) -> Iterator[str]:
         raise SystemExit("seed catalog has errors:\n" + json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
     yield (f"catalog: {report.total} items, {len(report.created)} created, {len(report.updated)} updated, "
            f"{report.unchanged} unchanged")
+    sent = catalog_publish()
+    yield f"publicity: {sent['changes']} changes, {sent['messages']} messages"
+
+
+# --- catalog administration (issue 7, docs/catalog.md) -----------------------------------------
+
+def catalog_publish() -> dict:
+    """Send the publicity messages of every catalog change not yet sent (the import's hook,
+    ``catalog_changes.publish_pending``): ``{changes, messages, failed}``."""
+    from .usecases import catalog_changes
+    return catalog_changes.publish_pending(catalog=container.catalog(), publisher=container.publicity_publisher())
+
+
+def _current_version(get, code: str) -> str | None:
+    found = get(code)
+    return str(found["version"]) if found else None
+
+
+def item_put(path: Path, if_match: str | None = None) -> dict:
+    """``item-put``: create the item in ``path`` (JSON) or write its next version, as the command
+    line's administrator (audited as ``cli``). Without ``if_match`` the current version is
+    taken. Raises like ``POST``/``PUT /v1/admin/services``."""
+    from .usecases import catalog_admin
+    from .validation import parse_json
+    principal, origin = _cli_admin()
+    body = parse_json(path.read_bytes())
+    catalog = container.catalog()
+    code = body.get("code") if isinstance(body, dict) else None
+    current = _current_version(catalog.get_item, code) if isinstance(code, str) else None
+    if current is None:
+        return catalog_admin.create_item(principal, origin, body, catalog=catalog,
+                                         publisher=container.publicity_publisher())
+    return catalog_admin.update_item(principal, origin, code, body, if_match=if_match or current, catalog=catalog,
+                                     publisher=container.publicity_publisher())
+
+
+def item_retire(code: str, if_match: str | None = None) -> dict:
+    """``item-retire``: retire item ``code`` (``POST /v1/admin/services/{code}/retire``)."""
+    from .usecases import catalog_admin
+    principal, origin = _cli_admin()
+    catalog = container.catalog()
+    return catalog_admin.retire_item(principal, origin, code, if_match=if_match or _current_version(
+        catalog.get_item, code) or "0", catalog=catalog, publisher=container.publicity_publisher())
+
+
+def township_settings(code: str, path: Path, if_match: str | None = None) -> dict:
+    """``township-settings``: the next version of township ``code``'s settings from ``path``
+    (``PUT /v1/admin/townships/{code}/settings``); without ``if_match`` the current version."""
+    from .usecases import catalog_admin
+    from .validation import parse_json
+    principal, origin = _cli_admin()
+    catalog = container.catalog()
+    return catalog_admin.put_township_settings(
+        principal, origin, code, parse_json(path.read_bytes()),
+        if_match=if_match or _current_version(catalog.get_township, code), catalog=catalog,
+        publisher=container.publicity_publisher())
 
 
 # --- the deadline calculator -------------------------------------------------------------------
@@ -310,6 +375,17 @@ def main(argv: list[str] | None = None) -> int:
     p_import.add_argument("--dry-run", action="store_true")
     p_towns = sub.add_parser("import-townships")
     p_towns.add_argument("file", type=Path)
+    p_item = sub.add_parser("item-put")
+    p_item.add_argument("file", type=Path)
+    p_item.add_argument("--if-match")
+    p_retire = sub.add_parser("item-retire")
+    p_retire.add_argument("code")
+    p_retire.add_argument("--if-match")
+    p_twp = sub.add_parser("township-settings")
+    p_twp.add_argument("code")
+    p_twp.add_argument("file", type=Path)
+    p_twp.add_argument("--if-match")
+    sub.add_parser("catalog-publish")
     p_seed = sub.add_parser("seed")
     p_seed.add_argument("directory", type=Path, nargs="?", default=Path(__file__).resolve().parent.parent / "data" / "seed")
     p_admin = sub.add_parser("create-admin")
@@ -335,10 +411,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "import-catalog":
             report = import_file(args.file, dry_run=args.dry_run)
             print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+            if not args.dry_run and report.written:
+                print(json.dumps({"publicity": catalog_publish()}, ensure_ascii=False))
             return 1 if report.errors or report.write_error else 0
         if args.command == "import-townships":
             records = json.loads(args.file.read_text(encoding="utf-8"))
             print(json.dumps(catalog_uc.import_townships(records, container.catalog()), ensure_ascii=False))
+            return 0
+        if args.command in ("item-put", "item-retire", "township-settings", "catalog-publish"):
+            result = (item_put(args.file, args.if_match) if args.command == "item-put"
+                      else item_retire(args.code, args.if_match) if args.command == "item-retire"
+                      else township_settings(args.code, args.file, args.if_match)
+                      if args.command == "township-settings" else catalog_publish())
+            print(json.dumps(result, ensure_ascii=False, indent=1))
             return 0
         if args.command == "create-admin":
             import getpass

@@ -29,6 +29,13 @@ def intake_publisher():
 
 
 @functools.lru_cache(maxsize=None)
+def publicity_publisher():
+    """Publisher to the publicity queue (eight-publicity notice requests, issue 7)."""
+    from .adapters.queues import SqsPublisher
+    return SqsPublisher(settings.PUBLICITY_QUEUE)
+
+
+@functools.lru_cache(maxsize=None)
 def operator_dead_letters():
     """Publisher to the operator-intake dead-letter queue (permanently invalid messages)."""
     from .adapters.queues import SqsPublisher
@@ -220,7 +227,7 @@ def seal_keys():
     return backend()
 
 
-_CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
+_CACHED = (catalog, cases, intake_publisher, publicity_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
            case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials)
 

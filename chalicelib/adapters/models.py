@@ -132,9 +132,16 @@ class CategoryLevelIndex(GlobalSecondaryIndex):
 
 
 class CatalogEntryModel(Model):
-    """A catalog entry: a service item (``entity="item"``) or township settings (``"township"``).
+    """A catalog entry: a service item (``entity="item"``, key = the item code) or township
+    settings (``"township"``, key ``TOWNSHIP#<code>``): the current version, read in one
+    GetItem/BatchGetItem; and one immutable row per version of either, ``ITEM#<code>#v<0001>``
+    (``"item_version"``) or ``TOWNSHIP#<code>#v<0001>`` (``"township_version"``), without
+    ``listing`` so that no index lists them.
 
-    ``doc`` holds the record as imported (``schemas/catalog_item.json`` or ``township.json``).
+    ``doc`` holds the record as imported (``schemas/catalog_item.json`` or ``township.json``);
+    ``retired_at`` (UTC ISO) marks a retired item (and the version that retired it);
+    ``change`` says what made a version (``created``, ``updated``, ``retired``, ``imported``),
+    ``changed_by`` who.
     """
 
     class Meta(_Meta):
@@ -151,6 +158,9 @@ class CatalogEntryModel(Model):
     content_hash = UnicodeAttribute()
     version = NumberAttribute(default=1)
     updated_at = UnicodeAttribute()
+    retired_at = UnicodeAttribute(null=True)
+    change = UnicodeAttribute(null=True)
+    changed_by = UnicodeAttribute(null=True)
 
     by_listing = ListingIndex()
     by_category = CategoryIndex()
@@ -195,6 +205,47 @@ class CalendarAlertModel(Model):
     listing = UnicodeAttribute(null=True)
     year = NumberAttribute()
     case_no = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+
+    by_listing = ListingIndex()
+
+
+class CatalogOfferModel(Model):
+    """That a township offers an item (issue 7): ``code="OFFER#<item>#<township>"``,
+    ``listing="OFFER#<item>"``, so one Query of ``by_listing`` answers which townships offer an
+    item (the fan-out of an item's change messages). Written in the township settings' transaction."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="offer")
+    listing = UnicodeAttribute()
+    item_code = UnicodeAttribute()
+    township_code = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+
+    by_listing = ListingIndex()
+
+
+class CatalogChangeModel(Model):
+    """Outbox marker of a catalog change whose publicity messages are not yet all sent:
+    ``code="CHANGE#item#<code>#v<0001>"`` or ``"CHANGE#township#<code>#v<0001>"``,
+    ``listing="catalog_change"``. Written with the change, deleted once its messages are sent;
+    the scheduled sweep sends those of markers left behind (``usecases.catalog_changes``).
+    ``messages`` (township changes): ``[[item_code, item_version, reason], ...]``."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="catalog_change")
+    listing = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    version = NumberAttribute()
+    reason = UnicodeAttribute()
+    messages = Utf8JSONAttribute(null=True)
     created_at = UnicodeAttribute()
 
     by_listing = ListingIndex()

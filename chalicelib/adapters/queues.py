@@ -33,6 +33,18 @@ class SqsPublisher:
         client("sqs").send_message(**kwargs)
 
 
+    def publish_many(self, messages: list[dict[str, Any]]) -> None:
+        """Send ``messages`` as JSON, ten per SendMessageBatch call. Raises RuntimeError naming
+        the first failure when SQS refuses any entry (the caller's outbox sends them again)."""
+        url = queue_url(self.queue_name)
+        for start in range(0, len(messages), 10):
+            chunk = messages[start:start + 10]
+            result = client("sqs").send_message_batch(QueueUrl=url, Entries=[
+                {"Id": str(i), "MessageBody": json.dumps(m, ensure_ascii=False)} for i, m in enumerate(chunk)])
+            if result.get("Failed"):
+                raise RuntimeError(f"{len(result['Failed'])} messages refused: {result['Failed'][0]}")
+
+
 def change_visibility(queue_name: str, receipt_handle: str, seconds: int) -> None:
     """Make a received message visible again after ``seconds`` (0: at once; SQS allows up to
     12 hours from its first receipt). Used for retry backoff."""

@@ -13,12 +13,13 @@ from typing import Any, Callable
 from chalice import Response
 
 from ..domain.access import Forbidden, TooManyRequests, Unauthenticated
-from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound, ServiceUnavailable,
-                             UnknownReference, ValidationFailed)
+from ..domain.errors import (Conflict, DomainError, FieldProblem, IdempotencyKeyReused, NotFound, PreconditionFailed,
+                             ServiceUnavailable, UnknownReference, UnprocessableContent, ValidationFailed)
 from ..logs import logger
 
 _STATUS = {ValidationFailed: 400, Unauthenticated: 401, Forbidden: 403, NotFound: 404, Conflict: 409,
-           UnknownReference: 422, IdempotencyKeyReused: 422, TooManyRequests: 429, ServiceUnavailable: 503}
+           UnknownReference: 422, IdempotencyKeyReused: 422, UnprocessableContent: 422, PreconditionFailed: 412,
+           TooManyRequests: 429, ServiceUnavailable: 503}
 _IDEMPOTENCY_KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,128}$")
 #: Content types a JSON route accepts, so that a wrong one gets our 400 BODY_NOT_JSON (with
 #: the field) rather than a bare 415.

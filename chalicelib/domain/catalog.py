@@ -10,8 +10,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable
 
 from .calendar import WORKING_DAYS
 from .errors import FieldProblem
@@ -121,7 +122,16 @@ class _Record:
 
 @dataclass(frozen=True)
 class ServiceItem(_Record):
-    """One service item. ``record`` is the imported dict (shape: ``schemas/catalog_item.json``)."""
+    """One service item. ``record`` is the imported dict (shape: ``schemas/catalog_item.json``);
+    ``retired_at`` (UTC ISO) is set once an administrator retired it: it stays readable, and
+    cases filed before keep it, but no new case may be filed for it (``docs/catalog.md``)."""
+
+    retired_at: str | None = None
+
+    @property
+    def retired(self) -> bool:
+        """True once the item was retired (no new cases)."""
+        return bool(self.retired_at)
 
     @property
     def category(self) -> str:
@@ -174,6 +184,7 @@ class ServiceItem(_Record):
             "delegation": self.record.get("delegation"),
             "promised_time_limit": limit.to_dict() if limit else None,
             "publicities_complete": self.publicities_complete,
+            "retired": self.retired,
         }
 
 
@@ -188,12 +199,37 @@ class Township(_Record):
         hours = self.record.get("office_hours") or {"open": "08:30", "close": "17:30"}
         return dt.time.fromisoformat(hours["open"]), dt.time.fromisoformat(hours["close"])
 
+    @property
+    def offers(self) -> dict[str, dict[str, Any]] | None:
+        """``{item code: {"delegation"?, "staff"?}}``: the items this township offers, or None for
+        settings that predate the list (they offer every item at intake, see :meth:`offers_item`)."""
+        return self.record.get("offers")
+
+    def offers_item(self, code: str) -> bool:
+        """Whether a new case for item ``code`` may be filed here: listed in ``offers``, or any
+        item while the settings carry no ``offers`` list (settings loaded before issue 7)."""
+        offers = self.offers
+        return offers is None or code in offers
+
+    def delegation_for(self, item: ServiceItem) -> str | None:
+        """How ``item`` is handled here: the township's ``offers[code].delegation`` (下放
+        ``devolved`` / 委托 ``entrusted`` / ``own``), else the item's own ``delegation``."""
+        return ((self.offers or {}).get(item.code) or {}).get("delegation") or item.record.get("delegation")
+
     def staff_for(self, item: ServiceItem) -> list[dict[str, str]]:
-        """Handling staff for ``item``: the per-item list, else per-category, else the default."""
+        """Handling staff for ``item``: the offer's own list (``offers[code].staff``), else the
+        per-item list, else per-category, else the default."""
         staff = self.record.get("staff", {})
-        return (staff.get("items", {}).get(item.code)
+        return (((self.offers or {}).get(item.code) or {}).get("staff")
+                or staff.get("items", {}).get(item.code)
                 or staff.get("categories", {}).get(item.category)
                 or staff.get("default", []))
+
+    def market_days_text(self) -> str | None:
+        """The market days (赶集日) as zh-CN text: ``农历逢三、六、九`` for ``{"calendar": "lunar",
+        "days": [3, 6, 9]}``, ``每周二、五`` for ``{"calendar": "weekly", "days": [2, 5]}``, a
+        legacy free-text value as it is, None when not set."""
+        return market_days_text(self.record.get("market_days"))
 
 
 def eight_publicities(item: ServiceItem, township: Township) -> dict[str, dict[str, Any]]:
@@ -221,3 +257,60 @@ def eight_publicities(item: ServiceItem, township: Township) -> dict[str, dict[s
         "supervision_phone": {"phone": township.record.get("supervision_phone"), "sample": sample},
     }
     return {key: {"label": label, "value": values[key]} for key, label in EIGHT_PUBLICITY_LABELS.items()}
+
+
+# --- township settings rules (issue 7) ----------------------------------------------------------
+
+_DIGITS = "〇一二三四五六七八九十"
+_WEEKDAYS = "一二三四五六日"
+#: A Chinese phone number: a landline with its area code (0745-1234567, 07451234567, an
+#: extension -123), a mobile (13812345678) or the 12345 government hotline, optionally followed
+#: by a note in brackets (``（样例号码）``).
+PHONE = re.compile(r"^(0[0-9]{2,3}-?[0-9]{7,8}(-[0-9]{1,6})?|1[3-9][0-9]{9}|12345)\s*([（(][^（）()]{1,60}[）)])?$")
+
+
+def market_days_text(value: Any) -> str | None:
+    """zh-CN text of a ``market_days`` value (see :meth:`Township.market_days_text`). Lunar
+    ``days`` are the last digit of the lunar day (逢三 = 初三、十三、廿三; 0 = 初十、二十、三十);
+    weekly ``days`` are ISO weekdays (1 Monday .. 7 Sunday)."""
+    if not value or isinstance(value, str):
+        return value or None
+    days = value.get("days") or []
+    if value.get("calendar") == "lunar":
+        text = "农历逢" + "、".join(_DIGITS[10] if d == 0 else _DIGITS[d] for d in days)
+    else:
+        text = "每周" + "、".join(_WEEKDAYS[d - 1] for d in days)
+    return text + (f"（{value['note']}）" if value.get("note") else "")
+
+
+def township_problems(record: dict[str, Any], known_items: Iterable[str]) -> list[FieldProblem]:
+    """Rules the schema (``schemas/township.json``) cannot express, for settings already valid
+    against it: the phones are Chinese phone numbers (:data:`PHONE`), office hours open before
+    they close, every offered item exists in the catalog (``known_items``: the codes found),
+    market days are not repeated. Returns every problem, each with its field."""
+    problems = []
+    for name in ("supervision_phone", "consultation_phone"):
+        if record.get(name) is not None and not PHONE.fullmatch(record[name].strip()):
+            problems.append(FieldProblem(name, "PHONE_FORMAT", "电话号码格式不正确（如 0745-1234567 或 13812345678）"))
+    hours = record.get("office_hours")
+    if hours and hours["open"] >= hours["close"]:
+        problems.append(FieldProblem("office_hours.close", "OFFICE_HOURS_ORDER", "下班时间应晚于上班时间"))
+    market = record.get("market_days")
+    if isinstance(market, dict) and len(set(market["days"])) != len(market["days"]):
+        problems.append(FieldProblem("market_days.days", "DUPLICATE_DAY", "赶集日有重复"))
+    known = set(known_items)
+    for code in sorted(record.get("offers") or {}):
+        if code not in known:
+            problems.append(FieldProblem(f"offers.{code}", "UNKNOWN_ITEM", "事项编码不存在"))
+    return problems
+
+
+def publicity_request(item_code: str, item_version: int, township_code: str, reason: str,
+                      requested_at: dt.datetime) -> dict[str, Any]:
+    """One message of the publicity queue (the contract of ``settings.PUBLICITY_QUEUE``): regenerate the
+    eight-publicity notice of ``item_code`` at ``item_version`` as offered by ``township_code``
+    because of ``reason`` (``item.created``, ``item.updated``, ``item.retired``,
+    ``township.updated``, ``township.offer_withdrawn``, ``import``); ``requested_at`` UTC."""
+    return {"item_code": item_code, "item_version": int(item_version), "township_code": township_code,
+            "reason": reason,
+            "requested_at": requested_at.astimezone(dt.timezone.utc).isoformat(timespec="milliseconds")}

@@ -74,6 +74,21 @@ class UnknownReference(DomainError):
     message = "提交内容引用了不存在的事项或单位"
 
 
+class UnprocessableContent(DomainError):
+    """Well-formed input whose content breaks a rule, listed per field (HTTP 422): e.g. an
+    administrator's service item or township settings (``ITEM_INVALID``, ``TOWNSHIP_SETTINGS_INVALID``)."""
+
+    code = "CONTENT_INVALID"
+    message = "提交的内容不符合规则，请按提示修改后重新提交"
+
+
+class PreconditionFailed(DomainError):
+    """``If-Match`` names a version that is no longer the current one (HTTP 412)."""
+
+    code = "VERSION_MISMATCH"
+    message = "内容已被他人更新，请刷新后重试"
+
+
 class Conflict(DomainError):
     """The action conflicts with the current state (HTTP 409)."""
 

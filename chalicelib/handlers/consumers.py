@@ -174,7 +174,10 @@ def material_uploads(event: dict[str, Any], context: Any = None) -> dict[str, An
 
 
 def republish_case_events() -> int:
-    """Scheduled: publish outbox events whose publish after commit was lost."""
+    """Scheduled: publish outbox events whose publish after commit was lost, and the catalog
+    changes' publicity messages likewise (``catalog_changes.republish_stalled``)."""
+    from ..usecases import catalog_changes
+    catalog_changes.republish_stalled(catalog=container.catalog(), publisher=container.publicity_publisher())
     return events.republish_stalled_events(container.cases(), container.case_event_publisher())
 
 

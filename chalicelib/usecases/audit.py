@@ -33,6 +33,11 @@ def township_target(township_code: str) -> str:
     return f"TOWNSHIP#{township_code}"
 
 
+def item_target(item_code: str) -> str:
+    """The audit partition of a catalog service item (its versions and retirement)."""
+    return f"ITEM#{item_code}"
+
+
 def entry(principal: Principal | None, origin: Origin, action: str, target: str,
           detail: dict[str, Any] | None = None, now: dt.datetime | None = None) -> dict[str, Any]:
     """One audit record ``{pk, sk, at, actor, roles, action, target, origin, detail}``.

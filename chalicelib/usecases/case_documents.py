@@ -113,7 +113,7 @@ def issue_document(message: Any, *, cases, catalog, documents, seals, keys, obje
     document_id = rules.document_number(kind, case["case_no"], round_no, id_secret())
     if documents.get(document_id):
         return "already"
-    offer, township = catalog.get_offer(case["item_code"], case["township_code"])
+    offer, township = catalog.get_offer_at(case["item_code"], case.get("item_version"), case["township_code"])
     if township is None:
         raise ValueError(f"township {case['township_code']} has no settings")
     township_name = township.record["name"]

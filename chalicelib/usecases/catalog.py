@@ -182,5 +182,7 @@ def get_service(repo, code: str, township_code: str) -> dict[str, Any]:
     if not township:
         raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, version = found
-    return {**item.summary(), "version": version, "township": {"code": township.code, "name": township.name},
+    return {**item.summary(), "version": version, "delegation": township.delegation_for(item),
+            "offered": township.offers_item(item.code) and not item.retired,
+            "township": {"code": township.code, "name": township.name},
             "record": item.record, "eight_publicities": eight_publicities(item, township)}

@@ -19,7 +19,7 @@ from ..domain import cases as case_rules
 from ..domain import deadlines
 from ..domain.calendar import DueDate, WorkingDayCalendar
 from ..domain.catalog import content_hash
-from ..domain.errors import (FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference, invalid_cursor,
+from ..domain.errors import (Conflict, FieldProblem, IdempotencyKeyReused, NotFound, UnknownReference, invalid_cursor,
                              ValidationFailed)
 from ..domain.access import (STATION_OPERATOR, VILLAGE_AGENT, VILLAGER, WINDOW_CLERK, CaseAccess, Forbidden, Origin,
                              Principal, agent_may_act, may_read_case, village_in_township)
@@ -281,6 +281,12 @@ def submit_case(body: Any, *, principal: Principal, origin: Origin, idempotency_
         raise UnknownReference("未找到该乡镇便民服务中心，请核对乡镇编码",
                                [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, item_version = found
+    if item.retired:
+        raise Conflict("该事项已停止办理，不再受理新的申请", [FieldProblem("item_code", "ITEM_RETIRED", "事项已停止办理")],
+                       code="ITEM_RETIRED")
+    if not township.offers_item(item.code):
+        raise UnknownReference("该乡镇便民服务中心不办理此事项", [FieldProblem("item_code", "ITEM_NOT_OFFERED",
+                                                                      "该乡镇不办理此事项")], code="ITEM_NOT_OFFERED")
     role, channel, submitted_by = filer.pop("role"), filer.pop("channel"), filer.pop("submitted_by")
     window = window_rules.route(cases.windows(body["township_code"]), item.code, item.category)
     for attempt in range(6):
@@ -365,7 +371,7 @@ def classify_case(case_no: str, *, catalog, cases, calendar: WorkingDayCalendar,
         return "already"
     moment = now()
     seq = int(case["history_count"]) + 1
-    found, township = catalog.get_offer(case["item_code"], case["township_code"])
+    found, township = catalog.get_offer_at(case["item_code"], case.get("item_version"), case["township_code"])
     try:
         if not found or not township:
             raise ValueError("事项或乡镇设置不存在")

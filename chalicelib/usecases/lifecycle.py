@@ -140,7 +140,8 @@ def act(action: str, case_no: str, body: Any, *, principal: Principal, origin: O
             raise Conflict("办件已被他人更新，请刷新后重试", code="VERSION_MISMATCH", status=case["status"],
                            version=int(case["version"]))
         actors = _actors(principal, action, _capacities(principal, case, consents, moment), identity)
-        found, township = catalog.get_offer(case["item_code"], case["township_code"])
+        # the terms the case was filed under (its item version), not today's
+        found, township = catalog.get_offer_at(case["item_code"], case.get("item_version"), case["township_code"])
         item = found[0] if found else None
         colleague = responsible_active = None
         if action == rules.HANDOVER:

@@ -37,7 +37,8 @@ def _closed(case: Mapping[str, Any]) -> Conflict:
 
 
 def _checklist(case: Mapping[str, Any], catalog) -> list[rules.MaterialSpec]:
-    found, _ = catalog.get_offer(case["item_code"], case["township_code"])
+    """The materials list of the item version the case was filed under (``item_version``)."""
+    found, _ = catalog.get_offer_at(case["item_code"], case.get("item_version"), case["township_code"])
     materials = found[0].publicities.get("materials") if found else None
     return rules.checklist(materials, max_bytes=settings.MATERIAL_MAX_BYTES)
 

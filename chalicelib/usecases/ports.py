@@ -21,10 +21,14 @@ class CatalogRepository(Protocol):
     """Service items and township settings (implemented by ``adapters.catalog_repo``).
     ``get_offer`` returns ``((item, version) | None, township | None)``; ``list_items`` a page and
     an opaque cursor; ``existing_hashes`` ``{code: (content_hash, version)}``; ``put_items`` takes
-    ``(record, content_hash, version)`` rows."""
+    ``(record, content_hash, version)`` rows. ``get_offer_at`` reads the item at the version a
+    case was filed under; the versioned writes (``save_item``, ``save_township``) and the change
+    outbox are described in ``adapters.catalog_repo``."""
 
     def get_offer(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
                                                                       Township | None]: ...
+    def get_offer_at(self, item_code: str, version: int | None, township_code: str
+                     ) -> tuple[tuple[ServiceItem, int] | None, Township | None]: ...
     def list_items(self, *, category: str | None, level: str | None, limit: int,
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]: ...
     def existing_hashes(self, codes: Iterable[str]) -> dict[str, tuple[str, int]]: ...
@@ -44,6 +48,12 @@ class BatchCatalog:
         key = (item_code, township_code)
         if key not in self._offers:
             self._offers[key] = self._inner.get_offer(item_code, township_code)
+        return self._offers[key]
+
+    def get_offer_at(self, item_code: str, version: int | None, township_code: str):
+        key = (item_code, version, township_code)
+        if key not in self._offers:
+            self._offers[key] = self._inner.get_offer_at(item_code, version, township_code)
         return self._offers[key]
 
     def __getattr__(self, name: str) -> Any:
@@ -80,10 +90,12 @@ class CaseRepository(Protocol):
 
 
 class Publisher(Protocol):
-    """A queue: ``publish`` sends a dict as JSON, ``publish_raw`` a body as it is."""
+    """A queue: ``publish`` sends a dict as JSON, ``publish_raw`` a body as it is,
+    ``publish_many`` dicts in batches of ten."""
 
     def publish(self, message: dict[str, Any], attributes: dict[str, str] | None = None) -> None: ...
     def publish_raw(self, body: str, attributes: dict[str, str] | None = None) -> None: ...
+    def publish_many(self, messages: list[dict[str, Any]]) -> None: ...
 
 
 class WebhookTargets(Protocol):
@@ -136,6 +148,10 @@ class WriteConflict(Exception):
 
 class StaleCase(Exception):
     """The case changed since it was read (version condition failed)."""
+
+
+class StaleCatalog(Exception):
+    """A catalog item or township settings changed since they were read (version condition)."""
 
 
 class StaleCalendar(Exception):

@@ -134,7 +134,21 @@ MATRIX = {
     # only the township's clerks check originals; others who see the case: 403 ACTION_NOT_ALLOWED
     ("POST", "/v1/cases/{case_no}/materials/{code}/verify"): token_holders(404, villager=403, agent=403, clerk=200,
                                                                            supervisor=403, admin=403),
+    # --- catalog administration (docs/catalog.md): the administrator changes, everyone reads versions
+    ("POST", "/v1/admin/services"): {**ADMIN_ONLY, "admin": 201},
+    ("PUT", "/v1/admin/services/{code}"): {**ADMIN_ONLY, "admin": 200},
+    ("POST", "/v1/admin/services/{code}/retire"): {**ADMIN_ONLY, "admin": 200},
+    ("GET", "/v1/services/{code}/versions"): everyone(200),
+    ("GET", "/v1/services/{code}/versions/{version}"): everyone(200),
+    ("PUT", "/v1/admin/townships/{code}/settings"): {**ADMIN_ONLY, "admin": 200},
+    ("GET", "/v1/admin/townships/{code}/settings"): {**ADMIN_ONLY, "admin": 200},
 }
+#: a minimal item for the catalog cells (names and codes only, like an imported official list)
+MATRIX_ITEM = {"name": "矩阵测试事项", "category": "other", "department": "乡镇人民政府", "item_type": "20",
+               "exercising_level": "5", "delegation": "own"}
+MATRIX_TOWNSHIP = {"name": "矩阵测试镇便民服务中心", "county": "示例县", "supervision_phone": "0745-1234567",
+                   "office_hours": {"open": "08:30", "close": "17:30"}, "staff": {}, "sample": True,
+                   "offers": {"HH-MZ-001": {"delegation": "entrusted"}}}
 #: a year no case reaches (before the library's first year), loaded by the calendar cells
 CALENDAR_YEAR = {"year": 2003, "source": "矩阵测试数据（示例，非官方）", "example": True,
                  "holidays": [{"name": "元旦", "start": "2003-01-01", "end": "2003-01-01"}]}
@@ -322,6 +336,19 @@ class World:
         body: object = {}
         if path == "/v1/services/{code}":
             url = "/v1/services/HH-MZ-001"
+        elif path.startswith("/v1/services/{code}/versions"):
+            url = path.replace("{code}", "HH-MZ-001").replace("{version}", "1")
+        elif path.startswith("/v1/admin/services"):
+            code = self.unique("MX-ITEM-")
+            body = {"code": code, **MATRIX_ITEM}
+            url = path.replace("{code}", code)
+            if "{code}" in path and role == "admin":  # an item of its own, at version 1
+                made = self.auth.post("/v1/admin/services", body, self.headers["admin"])
+                assert made.status_code == 201, made.body
+                headers["If-Match"] = "1"
+        elif path == "/v1/admin/townships/{code}/settings":
+            code = self.unique("43999")  # new settings of a township of its own (9 digits)
+            url, body = path.replace("{code}", code if method == "PUT" else "431224100"), {"code": code, **MATRIX_TOWNSHIP}
         elif path == "/v1/auth/wx-login":
             from chalicelib.adapters.wechat import mint_local_code
             url, body = path, {"code": mint_local_code(self.unique("openid-matrix-"))}
@@ -466,7 +493,8 @@ def test_every_route_is_in_the_matrix_and_declared_through_endpoint():
     # only these may be reached without a token or a signature
     public = sorted(k for k, v in ROUTES.items() if v == PUBLIC)
     assert public == [("GET", "/v1/public/documents/{document_id}/verification"), ("GET", "/v1/services"),
-                      ("GET", "/v1/services/{code}"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/staff-login"),
+                      ("GET", "/v1/services/{code}"), ("GET", "/v1/services/{code}/versions"),
+                      ("GET", "/v1/services/{code}/versions/{version}"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/staff-login"),
                       ("POST", "/v1/auth/wx-login"), ("POST", "/v1/public/documents/verification")]
 
 
