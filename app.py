@@ -64,6 +64,12 @@ def on_document_request(event):
     return consumers.case_documents(event.to_dict(), event.context)
 
 
+@app.on_sqs_message(queue=settings.PUBLICITY_QUEUE, batch_size=5)
+def on_publicity_request(event):
+    """Eight-publicity notices (HTML, A4 PDF, QR code) of one item in one township per message."""
+    return consumers.publicity_requests(event.to_dict(), event.context)
+
+
 @app.on_sqs_message(queue=settings.MATERIAL_UPLOADS_QUEUE, batch_size=10)
 def on_material_upload(event):
     """Uploaded materials (S3 object-created events): check, fingerprint and attach, or refuse."""

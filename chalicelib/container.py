@@ -220,9 +220,24 @@ def seal_keys():
     return backend()
 
 
+@functools.lru_cache(maxsize=None)
+def notices():
+    """Current eight-publicity notice records (catalog table)."""
+    from .adapters.notice_repo import DynamoNotices
+    return DynamoNotices()
+
+
+@functools.lru_cache(maxsize=None)
+def publicity_publisher():
+    """Publisher to the publicity queue (requests to generate an eight-publicity notice)."""
+    from .adapters.queues import SqsPublisher
+    return SqsPublisher(settings.PUBLICITY_QUEUE)
+
+
 _CACHED = (catalog, cases, intake_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
-           case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials)
+           case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials,
+           notices, publicity_publisher)
 
 
 def reset() -> None:

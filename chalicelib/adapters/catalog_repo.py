@@ -12,6 +12,7 @@ from .models import CatalogEntryModel
 
 TOWNSHIP_PREFIX = "TOWNSHIP#"
 _ITEM_LISTING = "item"
+_TOWNSHIP_LISTING = "township"
 
 
 def _encode_cursor(key: dict | None, scope: str) -> str | None:
@@ -47,12 +48,33 @@ class DynamoCatalogRepository:
                                                                       Township | None]:
         """The item (with its version) and the township settings in one BatchGetItem; either is
         None when it does not exist."""
+        item, township = self.get_versions(item_code, township_code)
+        return item, township[0] if township else None
+
+    def get_versions(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
+                                                                         tuple[Township, int] | None]:
+        """The item and the township settings, each with its version, in one BatchGetItem
+        (consistent reads); either is None when it does not exist."""
         keys = [item_code, TOWNSHIP_PREFIX + township_code]
-        found = {e.code: e for e in CatalogEntryModel.batch_get(keys)}
+        found = {e.code: e for e in CatalogEntryModel.batch_get(keys, consistent_read=True)}
         item = found.get(item_code)
         township = found.get(keys[1])
         return ((ServiceItem(item.doc), int(item.version)) if item and item.entity == "item" else None,
-                Township(township.doc) if township else None)
+                (Township(township.doc), int(township.version)) if township and township.entity == "township"
+                else None)
+
+    def township_codes(self) -> list[str]:
+        """Codes of the townships recorded with a listing (GSI ``by_listing``, listing="township";
+        keys only are needed, a page holds hundreds)."""
+        return [e.code.removeprefix(TOWNSHIP_PREFIX)
+                for e in CatalogEntryModel.by_listing.query(_TOWNSHIP_LISTING, attributes_to_get=["code"])]
+
+    def all_items(self) -> Iterable[tuple[ServiceItem, int]]:
+        """Every item with its version, ordered by code (GSI ``by_listing``, every page: 1 MB a
+        Query). For building the per-container search index and regenerating notices, never
+        per request."""
+        for entry in CatalogEntryModel.by_listing.query(_ITEM_LISTING):
+            yield ServiceItem(entry.doc), int(entry.version)
 
     def list_items(self, *, category: str | None, level: str | None, limit: int,
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]:
@@ -104,7 +126,7 @@ class DynamoCatalogRepository:
         if existing and existing[0] == digest:
             return "unchanged"
         now = dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")
-        CatalogEntryModel(code, entity="township", name=record["name"], doc=record,
+        CatalogEntryModel(code, entity="township", listing=_TOWNSHIP_LISTING, name=record["name"], doc=record,
                           content_hash=digest, version=(existing[1] + 1) if existing else 1,
                           updated_at=now).save()
         return "updated" if existing else "created"

@@ -173,14 +173,20 @@ def list_services(repo, *, category: str | None, level: str | None, limit: int,
     return {"items": [i.summary() for i in items], "next_cursor": next_cursor}
 
 
-def get_service(repo, code: str, township_code: str) -> dict[str, Any]:
+def get_service(repo, code: str, township_code: str, notices=None) -> dict[str, Any]:
     """``GET /v1/services/{code}``: the item, its version and its eight publicities as offered by
-    ``township_code``. Raises NotFound for an unknown item or township."""
+    ``township_code``, and with ``notices`` (``usecases.publicity.links``) the URLs of the
+    township's eight-publicity notice (``notice``: null until generated). Raises NotFound for
+    an unknown item or township."""
     found, township = repo.get_offer(code, township_code)
     if not found:
         raise NotFound("未找到该服务事项", [FieldProblem("code", "UNKNOWN_ITEM", "事项编码不存在")])
     if not township:
         raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, version = found
-    return {**item.summary(), "version": version, "township": {"code": township.code, "name": township.name},
+    view = {**item.summary(), "version": version, "township": {"code": township.code, "name": township.name},
             "record": item.record, "eight_publicities": eight_publicities(item, township)}
+    if notices is not None:
+        from .publicity import links
+        view["notice"] = links(notices, township.code, item.code)
+    return view
