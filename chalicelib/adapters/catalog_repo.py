@@ -63,6 +63,14 @@ class DynamoCatalogRepository:
                 (Township(township.doc), int(township.version)) if township and township.entity == "township"
                 else None)
 
+    def get_township(self, township_code: str) -> Township | None:
+        """The township settings, or None (one GetItem)."""
+        try:
+            entry = CatalogEntryModel.get(TOWNSHIP_PREFIX + township_code)
+        except CatalogEntryModel.DoesNotExist:
+            return None
+        return Township(entry.doc) if entry.entity == "township" else None
+
     def township_codes(self) -> list[str]:
         """Codes of the townships recorded with a listing (GSI ``by_listing``, listing="township";
         keys only are needed, a page holds hundreds)."""

@@ -15,11 +15,13 @@ bp = Blueprint(__name__)
 
 @endpoint(bp, "/v1/services", access=PUBLIC, cors=True)
 def list_services(caller):
-    """Items ordered by code; ``?category=&level=&limit=1..100&cursor=`` (opaque)."""
+    """Items ordered by code; ``?category=&level=&limit=1..100&cursor=`` (opaque); with ``q=``
+    (what a villager typed) or ``township=``: the ranked search (docs/publicity.md)."""
     q = query_params(bp.current_request)
     schemas.validate("services_query", q)
     return catalog_uc.list_services(container.catalog(), category=q.get("category"), level=q.get("level"),
-                                    limit=int(q.get("limit", 20)), cursor=q.get("cursor"))
+                                    limit=int(q.get("limit", 20)), cursor=q.get("cursor"), q=q.get("q"),
+                                    township=q.get("township"), index=container.search_index)
 
 
 @endpoint(bp, "/v1/services/{code}", access=PUBLIC, cors=True)
