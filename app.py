@@ -9,6 +9,7 @@ from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.documents import bp as documents_bp
 from chalicelib.api.materials import bp as materials_bp
+from chalicelib.api.open311 import bp as open311_bp
 from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
@@ -21,6 +22,7 @@ app = Chalice(app_name="bianmin")
 app.api.binary_types.append("application/pdf")  # POST /v1/public/documents/verification takes a PDF
 app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
 app.register_blueprint(public_bp)
+app.register_blueprint(open311_bp)
 app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
 app.register_blueprint(consents_bp)

@@ -63,6 +63,14 @@ class DynamoCatalogRepository:
                 (Township(township.doc), int(township.version)) if township and township.entity == "township"
                 else None)
 
+    def get_item(self, item_code: str) -> ServiceItem | None:
+        """The item, or None (one GetItem)."""
+        try:
+            entry = CatalogEntryModel.get(item_code)
+        except CatalogEntryModel.DoesNotExist:
+            return None
+        return ServiceItem(entry.doc) if entry.entity == "item" else None
+
     def get_township(self, township_code: str) -> Township | None:
         """The township settings, or None (one GetItem)."""
         try:

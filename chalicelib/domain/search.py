@@ -56,6 +56,8 @@ class SearchEntry:
     level: str
     summary: dict[str, Any] = field(compare=False, hash=False)
     has_materials: bool = False
+    #: The keywords as written (for display, e.g. Open311's ``keywords``).
+    keywords_as_written: tuple[str, ...] = ()
 
 
 def entry_of(item: ServiceItem) -> SearchEntry:
@@ -65,7 +67,8 @@ def entry_of(item: ServiceItem) -> SearchEntry:
     return SearchEntry(code=item.code, name=normalise(item.name),
                        keywords=tuple(normalise(k) for k in item.record.get("keywords") or ()), other=other,
                        category=item.category, level=item.exercising_level, summary=item.summary(),
-                       has_materials=bool(item.publicities.get("materials")))
+                       has_materials=bool(item.publicities.get("materials")),
+                       keywords_as_written=tuple(str(k) for k in item.record.get("keywords") or ()))
 
 
 def _term_score(entry: SearchEntry, term: str) -> tuple[int, int]:
