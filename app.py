@@ -10,6 +10,7 @@ from chalicelib.api.cases import bp as cases_bp
 from chalicelib.api.consents import bp as consents_bp
 from chalicelib.api.documents import bp as documents_bp
 from chalicelib.api.materials import bp as materials_bp
+from chalicelib.api.open311 import bp as open311_bp
 from chalicelib.api.operator import bp as operator_bp
 from chalicelib.api.operators_admin import bp as operators_admin_bp
 from chalicelib.api.public import bp as public_bp
@@ -22,6 +23,7 @@ app = Chalice(app_name="bianmin")
 app.api.binary_types.append("application/pdf")  # POST /v1/public/documents/verification takes a PDF
 app.register_blueprint(security_bp)  # the token authorizer; every other blueprint uses it
 app.register_blueprint(public_bp)
+app.register_blueprint(open311_bp)
 app.register_blueprint(auth_bp)
 app.register_blueprint(cases_bp)
 app.register_blueprint(consents_bp)
@@ -64,6 +66,12 @@ def on_case_event(event):
 def on_document_request(event):
     """Generate, e-seal and store receipts, one-time notices and decisions."""
     return consumers.case_documents(event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=settings.PUBLICITY_QUEUE, batch_size=5)
+def on_publicity_request(event):
+    """Eight-publicity notices (HTML, A4 PDF, QR code) of one item in one township per message."""
+    return consumers.publicity_requests(event.to_dict(), event.context)
 
 
 @app.on_sqs_message(queue=settings.MATERIAL_UPLOADS_QUEUE, batch_size=10)

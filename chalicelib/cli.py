@@ -22,6 +22,10 @@ Commands:
   calendar-show [YEAR]              the loaded years (and the missing ones), or one year
   wx-code OPENID                    local stage only: print a wx.login()-style code the local
                                     WeChat stand-in accepts for OPENID (valid 5 minutes, once)
+  publicity-regenerate [--township CODE] [--item CODE]
+                                    queue one eight-publicity notice request per item x township
+                                    (every item, every listed township; the options narrow it);
+                                    prints how many
   deadline (--item CODE [--township CODE] | --limit N [--unit UNIT]) [--start ISO]
            [--pause START[:END]]... [--extension DAYS] [--today DATE] [--json]
                                     the deadline calculator for staff (see :func:`deadline`):
@@ -397,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     p_show.add_argument("year", nargs="?")
     p_code = sub.add_parser("wx-code")
     p_code.add_argument("openid")
+    p_pub = sub.add_parser("publicity-regenerate")
+    p_pub.add_argument("--township")
+    p_pub.add_argument("--item")
     _add_deadline_parser(sub)
     args = parser.parse_args(argv)
     if args.command == "deadline":
@@ -434,6 +441,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command in ("calendar-load", "calendar-show"):
             result = calendar_load(args.file) if args.command == "calendar-load" else calendar_show(args.year)
             print(json.dumps(result, ensure_ascii=False, indent=1))
+            return 0
+        if args.command == "publicity-regenerate":
+            from .usecases import publicity
+            count = publicity.regenerate(container.catalog(), container.publicity_publisher(),
+                                         township=args.township, item=args.item)
+            print(json.dumps({"queued": count}))
             return 0
         if args.command == "wx-code":
             from . import settings

@@ -101,6 +101,29 @@ def refresh_calendar() -> None:
     _calendar_cache.clear()
 
 
+#: ``(monotonic expiry, entries)`` of this container's catalog search index.
+_search_cache: list = []
+
+
+def search_index():
+    """The catalog search index (``domain.search.SearchEntry`` per item): every page of the
+    ``by_listing`` index read once, kept ``settings.SEARCH_INDEX_SECONDS``; a search itself makes
+    no AWS call while it is fresh. A failed rebuild raises (the request answers 500) and the next
+    request tries again."""
+    now = time.monotonic()
+    if _search_cache and now < _search_cache[0]:
+        return _search_cache[1]
+    from .domain.search import entry_of
+    entries = tuple(entry_of(item) for item, _version in catalog().all_items())
+    _search_cache[:] = [now + settings.SEARCH_INDEX_SECONDS, entries]
+    return entries
+
+
+def refresh_search_index() -> None:
+    """Forget this container's search index: the next search reads the catalog again."""
+    _search_cache.clear()
+
+
 @functools.lru_cache(maxsize=None)
 def tokens():
     """Access tokens (JWT HS256, key from Secrets Manager)."""
@@ -227,9 +250,17 @@ def seal_keys():
     return backend()
 
 
+@functools.lru_cache(maxsize=None)
+def notices():
+    """Current eight-publicity notice records (catalog table)."""
+    from .adapters.notice_repo import DynamoNotices
+    return DynamoNotices()
+
+
 _CACHED = (catalog, cases, intake_publisher, publicity_publisher, operator_dead_letters, calendars, tokens, identity, audit_log,
            wechat, passwords, operator_gate, webhook_publisher, webhook_deliveries, webhook_sender,
-           case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials)
+           case_event_publisher, objects, document_publisher, documents, seals, seal_keys, materials,
+           notices)
 
 
 def reset() -> None:
@@ -237,6 +268,7 @@ def reset() -> None:
     for fn in _CACHED:
         fn.cache_clear()
     refresh_calendar()
+    refresh_search_index()
     from .usecases import calendar_years
     calendar_years.forget_alerts()
     from .adapters import aws, queues, secrets

@@ -44,6 +44,10 @@ DOCUMENTS_DLQ = "bianmin-documents-dlq"
 #: ``{"item_code", "item_version", "township_code", "reason", "requested_at"}``.
 PUBLICITY_QUEUE = "bianmin-publicity"
 PUBLICITY_DLQ = "bianmin-publicity-dlq"
+#: The catalog search index (code, name, keywords, filters and list view of every item) is built
+#: once per container from the ``by_listing`` index and rebuilt after this many seconds, so a
+#: catalog change reaches search within minutes (issue 7, docs/publicity.md).
+SEARCH_INDEX_SECONDS = int(os.environ.get("BIANMIN_SEARCH_INDEX_SECONDS", "300"))
 #: Where e-seal private keys live: ``kms`` (AWS KMS asymmetric keys; tests use moto's KMS) or
 #: ``file`` (PEM files under ``SEAL_KEY_DIR``, created on first use: the local runner, whose
 #: moto state is replayed on restart and would lose KMS key material).

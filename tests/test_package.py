@@ -38,7 +38,7 @@ def test_every_sqs_event_source_reports_batch_item_failures(package):
                if res.get("Type") == "AWS::Serverless::Function"
                for event in res["Properties"].get("Events", {}).values() if event["Type"] == "SQS"]
     assert {name for name, _ in sources} == {"OnCaseIntake", "OnOperatorIntake", "OnWebhookDelivery", "OnCaseEvent",
-                                             "OnDocumentRequest", "OnMaterialUpload"}
+                                             "OnDocumentRequest", "OnMaterialUpload", "OnPublicityRequest"}
     for name, event in sources:
         # exact spelling: cfn-lint accepts a misspelled property (design.md)
         assert event["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"], name

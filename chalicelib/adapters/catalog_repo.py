@@ -86,6 +86,8 @@ def _marker_dict(m: CatalogChangeModel) -> dict[str, Any]:
     return {"key": m.code, "kind": m.kind, "subject": m.subject, "version": int(m.version), "reason": m.reason,
             "messages": m.messages, "created_at": m.created_at}
 
+_TOWNSHIP_LISTING = "township"
+
 
 def _encode_cursor(key: dict | None, scope: str) -> str | None:
     if not key:
@@ -120,12 +122,33 @@ class DynamoCatalogRepository:
                                                                       Township | None]:
         """The item (with its version) and the township settings in one BatchGetItem; either is
         None when it does not exist."""
+        item, township = self.get_versions(item_code, township_code)
+        return item, township[0] if township else None
+
+    def get_versions(self, item_code: str, township_code: str) -> tuple[tuple[ServiceItem, int] | None,
+                                                                         tuple[Township, int] | None]:
+        """The current item and township settings, each with its version, in one BatchGetItem
+        (consistent reads); either is None when it does not exist (the publicity consumer)."""
         keys = [item_code, TOWNSHIP_PREFIX + township_code]
-        found = {e.code: e for e in CatalogEntryModel.batch_get(keys)}
+        found = {e.code: e for e in CatalogEntryModel.batch_get(keys, consistent_read=True)}
         item = found.get(item_code)
         township = found.get(keys[1])
         return ((ServiceItem(item.doc, item.retired_at), int(item.version)) if item and item.entity == "item" else None,
-                Township(township.doc) if township else None)
+                (Township(township.doc), int(township.version)) if township and township.entity == "township"
+                else None)
+
+    def township_codes(self) -> list[str]:
+        """Codes of the townships recorded with a listing (GSI ``by_listing``, listing="township";
+        keys only are needed, a page holds hundreds)."""
+        return [e.code.removeprefix(TOWNSHIP_PREFIX)
+                for e in CatalogEntryModel.by_listing.query(_TOWNSHIP_LISTING, attributes_to_get=["code"])]
+
+    def all_items(self) -> Iterable[tuple[ServiceItem, int]]:
+        """Every item with its version, ordered by code (GSI ``by_listing``, every page: 1 MB a
+        Query). For building the per-container search index and regenerating notices, never
+        per request."""
+        for entry in CatalogEntryModel.by_listing.query(_ITEM_LISTING):
+            yield ServiceItem(entry.doc), int(entry.version)
 
     def get_offer_at(self, item_code: str, version: int | None, township_code: str
                      ) -> tuple[tuple[ServiceItem, int] | None, Township | None]:
@@ -202,7 +225,8 @@ class DynamoCatalogRepository:
         now = marker["created_at"]
         common = dict(name=record["name"], doc=record, content_hash=digest, version=version, updated_at=now,
                       change=change, changed_by=changed_by)
-        head = CatalogEntryModel(TOWNSHIP_PREFIX + record["code"], entity="township", **common)
+        head = CatalogEntryModel(TOWNSHIP_PREFIX + record["code"], entity="township", listing=_TOWNSHIP_LISTING,
+                                 **common)
         row = CatalogEntryModel(township_version_key(record["code"], version), entity="township_version", **common)
         condition = (CatalogEntryModel.code.does_not_exist() if expected_version == 0
                      else CatalogEntryModel.version == expected_version)

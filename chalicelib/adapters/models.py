@@ -17,6 +17,10 @@ a loaded calendar year                 catalog: GetItem code="CALENDAR#<year>" (
 loaded calendar years                  catalog GSI ``by_listing``: listing="calendar"
 a missing year's admin alert marker    catalog: conditional put code="ALERT#calendar#<year>";
                                        all of them: GSI ``by_listing``, listing="calendar_alert"
+a township's eight-publicity notice    catalog: GetItem / conditional put
+(current keys, issue 7)                code="NOTICE#<township>#<item>"
+townships (regenerate notices)         catalog GSI ``by_listing``: listing="township"
+the search index (once per container)  catalog GSI ``by_listing``: listing="item", every page
 an e-seal (root, a township's)         catalog: GetItem / conditional put code="SEAL#ROOT",
                                        code="SEAL#<township code>"
 case by number (+ its history)         cases: Query pk="CASE#<no>"
@@ -249,6 +253,23 @@ class CatalogChangeModel(Model):
     created_at = UnicodeAttribute()
 
     by_listing = ListingIndex()
+
+
+class NoticeModel(Model):
+    """The current eight-publicity notice of an item in a township (``code="NOTICE#<township>#<item>"``,
+    catalog table, no ``listing``): the versions it was made from and its S3 keys. Replaced only
+    by a notice of a higher ``(item_version, township_version)`` (conditional put)."""
+
+    class Meta(_Meta):
+        table_name = settings.CATALOG_TABLE
+
+    code = UnicodeAttribute(hash_key=True)
+    entity = UnicodeAttribute(default="notice")
+    name = UnicodeAttribute(default="notice")
+    item_version = NumberAttribute()
+    township_version = NumberAttribute()
+    doc = Utf8JSONAttribute()
+    updated_at = UnicodeAttribute()
 
 
 class SealModel(Model):

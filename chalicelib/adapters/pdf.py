@@ -91,7 +91,7 @@ def render(content: DocumentContent) -> bytes:
         pdf.set_font(FAMILY, size=12)
         pdf.cell(CONTENT_W, 7, t(content.subtitle), align="C", new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(FAMILY, size=10.5)
-    pdf.multi_cell(CONTENT_W, 6, t(f"文书编号：{content.document_id}"), align="R", wrapmode=WrapMode.CHAR,
+    pdf.multi_cell(CONTENT_W, 6, t(f"{content.number_label}：{content.document_id}"), align="R", wrapmode=WrapMode.CHAR,
                    new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
     # the facts, as a two-column table
@@ -133,6 +133,25 @@ def render(content: DocumentContent) -> bytes:
     return bytes(pdf.output())
 
 
+def _qr_image(url: str):
+    """The QR code of ``url`` as a PIL image (error correction M, 8 px a module, 2-module border)."""
+    import qrcode
+    from qrcode.constants import ERROR_CORRECT_M
+
+    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=2)
+    code.add_data(url)
+    code.make(fit=True)
+    return code.make_image(fill_color="black", back_color="white").get_image()
+
+
+def qr_png(url: str) -> bytes:
+    """The QR code of ``url`` as PNG bytes: the same code the PDF footer prints (deterministic)."""
+    import io
+    buffer = io.BytesIO()
+    _qr_image(url).save(buffer, format="PNG", optimize=True)
+    return buffer.getvalue()
+
+
 def _paragraphs(pdf: "FPDF", paragraphs, t, char_wrap) -> None:
     pdf.set_font(FAMILY, size=12)
     for text in paragraphs:
@@ -145,16 +164,10 @@ def _paragraphs(pdf: "FPDF", paragraphs, t, char_wrap) -> None:
 def _footer(pdf: "FPDF", content: DocumentContent, issued: dt.date, t, char_wrap) -> None:
     """QR code, verify URL and seal note at the left; issuer and date at the right, at a fixed
     place at the bottom of the last page (a new page when the body reaches into it)."""
-    import qrcode
-    from qrcode.constants import ERROR_CORRECT_M
-
     if pdf.get_y() > FOOTER_TOP - 3:
         pdf.add_page()
     pdf.set_auto_page_break(False)
-    code = qrcode.QRCode(error_correction=ERROR_CORRECT_M, box_size=8, border=2)
-    code.add_data(content.verify_url)
-    code.make(fit=True)
-    image = code.make_image(fill_color="black", back_color="white").get_image()
+    image = _qr_image(content.verify_url)
     pdf.image(image, x=MARGIN, y=FOOTER_TOP, w=QR_SIZE, h=QR_SIZE)
     pdf.set_xy(MARGIN, FOOTER_TOP + QR_SIZE + 1)
     pdf.set_font(FAMILY, size=8)

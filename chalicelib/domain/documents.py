@@ -91,11 +91,13 @@ class DocumentContent:
     closing: tuple[str, ...] = ()
     contact: tuple[str, ...] = ()
     seal_note: str = SEAL_NOTE
+    #: The label of ``document_id`` under the title (a publicity notice prints its item code).
+    number_label: str = "文书编号"
 
     def texts(self) -> list[str]:
         """Every string the renderer prints (for font coverage checks)."""
         out = [self.title, self.subtitle, self.document_id, self.issuer, self.issued_on, self.verify_url,
-               self.list_title, self.seal_note, *self.paragraphs, *self.closing, *self.contact, *self.list_headers]
+               self.list_title, self.seal_note, self.number_label, *self.paragraphs, *self.closing, *self.contact, *self.list_headers]
         out += [s for row in self.rows for s in row] + [s for row in self.list_rows for s in row]
         return out
 

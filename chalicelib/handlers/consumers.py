@@ -153,6 +153,30 @@ def case_documents(event: dict[str, Any], context: Any = None) -> dict[str, Any]
     return _process(event, context, _document_record)
 
 
+def _publicity_record(record, catalog) -> None:
+    """One notice request (``usecases.publicity.generate_notice``): a malformed message or an
+    unknown item or township is dropped (logged); an item version not visible yet, or an AWS
+    error, is retried."""
+    from ..usecases import publicity
+    message = _message(record, "publicity_request", "publicity request")
+    if message is None:
+        return
+    try:
+        outcome = publicity.generate_notice(message, catalog=container.catalog(), notices=container.notices(),
+                                            objects=container.objects())
+    except NotFound as exc:
+        logger.error("dropping publicity request", extra={"message_id": record.message_id, "error": str(exc)})
+        return
+    logger.info("publicity notice", extra={"item_code": message["item_code"], "item_version": message["item_version"],
+                                           "township_code": message["township_code"], "outcome": outcome})
+
+
+def publicity_requests(event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+    """``bianmin-publicity``: the eight-publicity notice (HTML, PDF, QR code) of one item in one
+    township per message, stored by version (idempotent)."""
+    return _process(event, context, _publicity_record)
+
+
 def _material_upload_record(record, catalog) -> None:
     """One S3 notification message: every ObjectCreated record in it is checked and attached
     or refused (``usecases.materials.consume_upload``); a message that is not S3's shape is

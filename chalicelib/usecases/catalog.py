@@ -1,14 +1,17 @@
 """Catalog use cases: import (administrator and seed), list and read services."""
 from __future__ import annotations
 
+import base64
 import csv
+import hashlib
 import io
+import json
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from .. import validation as schemas
 from ..domain.catalog import ServiceItem, content_hash, eight_publicities, item_problems
-from ..domain.errors import FieldProblem, NotFound, ValidationFailed
+from ..domain.errors import FieldProblem, NotFound, ValidationFailed, invalid_cursor
 
 #: GB/T 39046 item type codes as the Guang'an export writes them (no leading zero).
 _TASK_TYPES = {"1": "01", "2": "02", "3": "03", "4": "04", "5": "05", "6": "06", "7": "07",
@@ -167,22 +170,68 @@ def import_townships(records: list[dict[str, Any]], repo) -> dict[str, str]:
 
 
 def list_services(repo, *, category: str | None, level: str | None, limit: int,
-                  cursor: str | None) -> dict[str, Any]:
-    """``GET /v1/services``: one page of item summaries and the next opaque cursor."""
-    items, next_cursor = repo.list_items(category=category, level=level, limit=limit, cursor=cursor)
-    return {"items": [i.summary() for i in items], "next_cursor": next_cursor}
+                  cursor: str | None, q: str | None = None, township: str | None = None,
+                  index: Callable[[], Iterable[Any]] | None = None) -> dict[str, Any]:
+    """``GET /v1/services``: one page of item summaries and the next opaque cursor.
+
+    Without ``q`` and ``township``: items by code, one DynamoDB Query a page (the filter's
+    index). With either: the search (``domain.search``) over ``index()`` (the per-container
+    search index), ranked, each item with its ``score``; ``total`` counts every match. A
+    ``township`` must exist (NotFound ``UNKNOWN_TOWNSHIP``); every township offers every item
+    today (the catalog records no per-township offer yet)."""
+    if not q and not township:
+        items, next_cursor = repo.list_items(category=category, level=level, limit=limit, cursor=cursor)
+        return {"items": [i.summary() for i in items], "next_cursor": next_cursor}
+    from ..domain.search import search
+    if township and repo.get_township(township) is None:
+        raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+    scope = json.dumps(["search", q or "", category or "", level or "", township or ""], ensure_ascii=False)
+    offset = _search_offset(cursor, scope)
+    found = search(index(), q, category=category, level=level)
+    page = found[offset:offset + limit]
+    more = offset + limit < len(found)
+    return {"items": [{**entry.summary, "score": score} for entry, score in page], "total": len(found),
+            "next_cursor": _search_cursor(offset + limit, scope) if more else None}
 
 
-def get_service(repo, code: str, township_code: str) -> dict[str, Any]:
+def _search_cursor(offset: int, scope: str) -> str:
+    body = json.dumps({"o": offset, "h": hashlib.sha256(scope.encode()).hexdigest()[:16]}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(body.encode()).decode().rstrip("=")
+
+
+def _search_offset(cursor: str | None, scope: str) -> int:
+    """The offset inside a search cursor issued for the same query and filters; else
+    ValidationFailed(INVALID_CURSOR)."""
+    if not cursor:
+        return 0
+    try:
+        raw = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        offset = raw["o"]
+        ok = (type(offset) is int and 0 < offset <= 100_000
+              and raw["h"] == hashlib.sha256(scope.encode()).hexdigest()[:16])
+    except (ValueError, TypeError, KeyError, AttributeError):
+        ok = False
+    if not ok:
+        raise invalid_cursor()
+    return offset
+
+
+def get_service(repo, code: str, township_code: str, notices=None) -> dict[str, Any]:
     """``GET /v1/services/{code}``: the item, its version and its eight publicities as offered by
-    ``township_code``. Raises NotFound for an unknown item or township."""
+    ``township_code``, and with ``notices`` (``usecases.publicity.links``) the URLs of the
+    township's eight-publicity notice (``notice``: null until generated). Raises NotFound for
+    an unknown item or township."""
     found, township = repo.get_offer(code, township_code)
     if not found:
         raise NotFound("未找到该服务事项", [FieldProblem("code", "UNKNOWN_ITEM", "事项编码不存在")])
     if not township:
         raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
     item, version = found
-    return {**item.summary(), "version": version, "delegation": township.delegation_for(item),
+    view = {**item.summary(), "version": version, "delegation": township.delegation_for(item),
             "offered": township.offers_item(item.code) and not item.retired,
             "township": {"code": township.code, "name": township.name},
             "record": item.record, "eight_publicities": eight_publicities(item, township)}
+    if notices is not None:
+        from .publicity import links
+        view["notice"] = links(notices, township.code, item.code)
+    return view

@@ -44,6 +44,12 @@ STAFF_ACTION = token_holders(403, clerk=200, clerk_other=404, approver=200)
 MATRIX = {
     ("GET", "/v1/services"): everyone(200),
     ("GET", "/v1/services/{code}"): everyone(200),
+    # the notice pages: none generated in the matrix world (generation: test_publicity.py), so a
+    # public 404 NOTICE_NOT_READY for everyone alike proves no token is asked for
+    ("GET", "/v1/public/notices/{township_code}/{item_code}"): everyone(404),
+    ("GET", "/v1/public/notices/{township_code}/{item_code}/{file}"): everyone(404),
+    ("GET", "/open311/v2/services.json"): everyone(200),
+    ("GET", "/open311/v2/services/{service_code}"): everyone(200),
     ("POST", "/v1/auth/wx-login"): everyone(200),
     ("POST", "/v1/auth/staff-login"): everyone(200),
     ("POST", "/v1/auth/refresh"): everyone(401),  # a refresh token nobody holds: refused for all alike
@@ -349,6 +355,11 @@ class World:
         elif path == "/v1/admin/townships/{code}/settings":
             code = self.unique("43999")  # new settings of a township of its own (9 digits)
             url, body = path.replace("{code}", code if method == "PUT" else "431224100"), {"code": code, **MATRIX_TOWNSHIP}
+        elif path.startswith("/v1/public/notices/"):
+            url = (path.replace("{township_code}", "431224100").replace("{item_code}", "HH-MZ-001")
+                   .replace("{file}", "notice.pdf"))
+        elif path == "/open311/v2/services/{service_code}":
+            url = "/open311/v2/services/HH-MZ-001.json"
         elif path == "/v1/auth/wx-login":
             from chalicelib.adapters.wechat import mint_local_code
             url, body = path, {"code": mint_local_code(self.unique("openid-matrix-"))}
@@ -492,7 +503,10 @@ def test_every_route_is_in_the_matrix_and_declared_through_endpoint():
         assert set(MATRIX[(method, path)]) == set(ROLES)
     # only these may be reached without a token or a signature
     public = sorted(k for k, v in ROUTES.items() if v == PUBLIC)
-    assert public == [("GET", "/v1/public/documents/{document_id}/verification"), ("GET", "/v1/services"),
+    assert public == [("GET", "/open311/v2/services.json"), ("GET", "/open311/v2/services/{service_code}"),
+                      ("GET", "/v1/public/documents/{document_id}/verification"),
+                      ("GET", "/v1/public/notices/{township_code}/{item_code}"),
+                      ("GET", "/v1/public/notices/{township_code}/{item_code}/{file}"), ("GET", "/v1/services"),
                       ("GET", "/v1/services/{code}"), ("GET", "/v1/services/{code}/versions"),
                       ("GET", "/v1/services/{code}/versions/{version}"), ("POST", "/v1/auth/refresh"), ("POST", "/v1/auth/staff-login"),
                       ("POST", "/v1/auth/wx-login"), ("POST", "/v1/public/documents/verification")]
