@@ -145,18 +145,21 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
         # a cell that could not be read left its field out: the schema's "missing" says it twice
         problems += [p for p in schema_problems
                      if not any(p.path.startswith(q.path) or q.path.startswith(p.path) for q in problems)]
-        if not schema_problems:
+        # the rules need well-formed limits; other schema problems (a missing column) do not hide them
+        if isinstance(raw, dict) and not any(p.path in ("(body)", "publicities") or p.path.startswith(
+                "publicities.time_limit") for p in schema_problems):
             problems += item_problems(raw)
         code = raw.get("code") if isinstance(raw, dict) else None
         if isinstance(code, str) and code in seen:
             problems.append(FieldProblem("code", "DUPLICATE_CODE", f"事项编码与第{seen[code]}行重复"))
+        elif isinstance(code, str):
+            seen[code] = row
         if progress:
             progress("check", index + 1, len(records))
         if problems:
             headings = {p.path: h for p in problems if column_of and (h := column_of(p.path))}
             report.errors.append(RowProblem(row, code if isinstance(code, str) else None, problems, sheet, headings))
             continue
-        seen[code] = row
         record = dict(raw)
         record["publicities_complete"] = ServiceItem(record).publicities_complete
         report.incomplete += 0 if record["publicities_complete"] else 1
