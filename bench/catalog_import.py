@@ -81,8 +81,9 @@ def main() -> None:
         xlsx = measure("export xlsx (+ self-check)", results, lambda: catalog_files.export_table(records, "xlsx"))
         measure("export csv (+ self-check)", results, lambda: catalog_files.export_table(records, "csv"))
         measure("export gbt39046", results, lambda: catalog_gbt.gbt39046_document(records))
-        measure("import exported xlsx", results,
-                lambda: catalog_files.import_file("catalog.xlsx", xlsx, repo, dry_run=True))
+        back = measure("import exported xlsx", results,
+                       lambda: catalog_files.import_file("catalog.xlsx", xlsx, repo, dry_run=True))
+        assert not back.errors and back.unchanged == 1135  # the round trip, on the real 1,135 items
     out = ROOT / "bench" / "results" / "catalog_import.json"
     saved = json.loads(out.read_text(encoding="utf-8")) if out.exists() else {}
     saved["memory" if MEMORY else "time_and_calls"] = results
