@@ -258,3 +258,30 @@ def test_unreadable_files_are_refused_with_a_code(name, data, code):
     with pytest.raises(Exception) as caught:
         catalog_files.read_catalog_file(name, data)
     assert caught.value.details[0].code == code
+
+
+def test_aws_failing_midway_is_reported_and_a_rerun_finishes_the_job(aws, monkeypatch):
+    # GIVEN DynamoDB refuses the third chunk of writes (throttled beyond botocore's retries)
+    import botocore.client
+    from botocore.exceptions import ClientError
+    original, writes = botocore.client.BaseClient._make_api_call, []
+
+    def throttled(self, operation, params):
+        if operation == "BatchWriteItem":
+            writes.append(1)
+            if len(writes) == 3:
+                raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
+                                  operation)
+        return original(self, operation, params)
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttled)
+    data = GUANGAN_CSV.read_bytes()
+    # WHEN the Guang'an file is imported, THEN the report says how far it got and why it stopped
+    first = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
+    assert first.written == 50 and "ProvisionedThroughputExceeded" in first.write_error
+    assert catalog_count() == 50
+    # AND running the same file again writes the rest only, then nothing
+    second = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
+    assert (second.unchanged, len(second.created), second.written, second.write_error) == (50, 1085, 1085, None)
+    third = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
+    assert (third.unchanged, third.written) == (1135, 0)
+    assert catalog_count() == 1135
