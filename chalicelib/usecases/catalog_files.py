@@ -138,6 +138,7 @@ class ParsedFile:
     cell_problems: dict[int, list[FieldProblem]] = field(default_factory=dict)
     file_errors: list[catalog_uc.RowProblem] = field(default_factory=list)
     headings: dict[str, str] = field(default_factory=dict)
+    header_row: int = 1
 
     def column_of(self, path: str) -> str | None:
         """The heading of the column a field path came from (or should have come from)."""
@@ -455,10 +456,38 @@ def _step_text(step: dict[str, Any]) -> str:
 
 # --- files ------------------------------------------------------------------------------------
 
+#: Rows above the headings that may hold a title (e.g. 广安区政务服务事项清单 in a merged row 1).
+_TITLE_ROWS = 5
+
+
+def _header_row(rows: Iterable[tuple[Any, ...]], columns: tuple[Column, ...]) -> tuple[list[str], int, Any]:
+    """Find the heading row: the first of the top rows naming at least two known columns (a
+    title row above it is skipped), else row 1. Returns ``(headings, row number, the rest)``."""
+    rows = iter(rows)
+    known = {name for c in columns for name in (c.heading, *c.aliases)}
+    seen: list[tuple[Any, ...]] = []
+    for _ in range(_TITLE_ROWS):
+        row = next(rows, None)
+        if row is None:
+            break
+        seen.append(row)
+        texts = [_text(v) for v in row]
+        if sum(t in known for t in texts) >= 2:
+            return texts, len(seen), rows
+    if not seen:
+        return [], 1, rows
+    return [_text(v) for v in seen[0]], 1, _chain(seen[1:], rows)
+
+
+def _chain(first: list, rest):
+    yield from first
+    yield from rest
+
+
 def _headings(header: list[str], columns: tuple[Column, ...], sheet: str | None,
-              errors: list[catalog_uc.RowProblem]) -> dict[str, int]:
+              errors: list[catalog_uc.RowProblem], row: int = 1) -> dict[str, int]:
     """``{key: column index}`` from a header row; missing required columns and headings used
-    twice become row-1 problems in ``errors``. Unknown headings are ignored."""
+    twice become problems of the heading row (``row``) in ``errors``. Unknown headings are ignored."""
     by_heading = {name: c.key for c in columns for name in (c.heading, *c.aliases)}
     found: dict[str, int] = {}
     problems, headings = [], {}
@@ -476,7 +505,7 @@ def _headings(header: list[str], columns: tuple[Column, ...], sheet: str | None,
             problems.append(FieldProblem(column.key, "COLUMN_MISSING", f"缺少必需的列“{column.heading}”"))
             headings[column.key] = column.heading
     if problems:
-        errors.append(catalog_uc.RowProblem(1, None, problems, sheet, headings))
+        errors.append(catalog_uc.RowProblem(row, None, problems, sheet, headings))
     return found
 
 
@@ -486,15 +515,15 @@ def _blank(values: Iterable[Any]) -> bool:
 
 def read_table(item_rows: Iterable[tuple[Any, ...]], material_rows: Iterable[tuple[Any, ...]] | None = None, *,
                sheet: str | None = None) -> ParsedFile:
-    """Read the items (and optionally the materials sheet) given as rows of cell values, header
-    first. Rows entirely empty are skipped (their numbers still count). Problems are collected,
-    never raised: see :class:`ParsedFile`."""
-    item_rows = iter(item_rows)
-    header = [_text(v) for v in next(item_rows, ())]
-    parsed = ParsedFile([], [], sheet)
-    found = _headings(header, COLUMNS, sheet, parsed.file_errors)
+    """Read the items (and optionally the materials sheet) given as rows of cell values from row
+    1: the heading row (after an optional title row, see :func:`_header_row`), then the items.
+    Rows entirely empty are skipped (their numbers still count). Problems are collected, never
+    raised: see :class:`ParsedFile`."""
+    header, header_number, item_rows = _header_row(item_rows, COLUMNS)
+    parsed = ParsedFile([], [], sheet, header_row=header_number)
+    found = _headings(header, COLUMNS, sheet, parsed.file_errors, header_number)
     parsed.headings = {key: header[i] for key, i in found.items()}
-    for number, values in enumerate(item_rows, start=2):
+    for number, values in enumerate(item_rows, start=header_number + 1):
         if _blank(values):
             continue
         cells = {key: _text(values[i]) if i < len(values) else "" for key, i in found.items()}
@@ -510,13 +539,12 @@ def read_table(item_rows: Iterable[tuple[Any, ...]], material_rows: Iterable[tup
 
 def _attach_materials(parsed: ParsedFile, material_rows: Iterable[tuple[Any, ...]]) -> None:
     """Add the rows of the 申报材料 sheet to their items' materials (in sheet order)."""
-    material_rows = iter(material_rows)
-    header = [_text(v) for v in next(material_rows, ())]
-    found = _headings(header, MATERIAL_COLUMNS, MATERIALS_SHEET, parsed.file_errors)
+    header, header_number, material_rows = _header_row(material_rows, MATERIAL_COLUMNS)
+    found = _headings(header, MATERIAL_COLUMNS, MATERIALS_SHEET, parsed.file_errors, header_number)
     headings = {key: header[i] for key, i in found.items()}
     by_code = {r.get("code"): r for r in parsed.records if r.get("code")}
     from_sheet: set[str] = set()
-    for number, values in enumerate(material_rows, start=2):
+    for number, values in enumerate(material_rows, start=header_number + 1):
         if _blank(values):
             continue
         cells = {key: _text(values[i]) if i < len(values) else "" for key, i in found.items()}
@@ -631,12 +659,12 @@ def import_file(name: str, data: bytes, repo, *, dry_run: bool = False,
     report = catalog_uc.import_catalog(parsed.records, repo, dry_run=dry_run, rows=parsed.rows,
                                        parse_problems=parsed.cell_problems, column_of=parsed.column_of,
                                        file_errors=parsed.file_errors, sheet=parsed.sheet, progress=progress)
-    # A missing column is said once, on row 1; each row's FIELD_REQUIRED for it would repeat it.
-    missing = {p.path for e in parsed.file_errors if e.row == 1 and e.sheet == parsed.sheet
+    # A missing column is said once, on the heading row; each row's FIELD_REQUIRED for it would repeat it.
+    missing = {p.path for e in parsed.file_errors if e.row == parsed.header_row and e.sheet == parsed.sheet
                for p in e.problems if p.code == "COLUMN_MISSING"}
     if missing:
         for error in report.errors:
-            if error.row != 1 or error.sheet != parsed.sheet:
+            if error.row != parsed.header_row or error.sheet != parsed.sheet:
                 error.problems = [p for p in error.problems if not (p.code == "FIELD_REQUIRED" and p.path in missing)]
         report.errors = [e for e in report.errors if e.problems]
     return report

@@ -79,3 +79,12 @@ def test_the_api_loads_neither_openpyxl_nor_tqdm_but_reading_an_xlsx_does():
         "openpyxl", "tqdm"}
     assert "openpyxl" in _loaded_after("from chalicelib.usecases import catalog_files; "
                                        "catalog_files.export_table([], 'xlsx')")
+
+
+def test_a_title_row_above_the_headings_is_skipped_and_rows_keep_their_excel_numbers():
+    rows = [("广安区便民服务事项清单", None, None), (None, None, None),
+            ("事项编码", "事项名称", "实施主体"), ("HH-T-001", "测试事项", "乡镇人民政府")]
+    parsed = cf.read_table(rows, sheet="事项")
+    assert parsed.header_row == 3 and parsed.rows == [4] and parsed.records[0]["name"] == "测试事项"
+    assert {(e.row, p.code) for e in parsed.file_errors for p in e.problems} == {
+        (3, "COLUMN_MISSING")}  # 事项类型 and 行使层级, said on the heading row
