@@ -139,6 +139,9 @@ class ParsedFile:
     file_errors: list[catalog_uc.RowProblem] = field(default_factory=list)
     headings: dict[str, str] = field(default_factory=dict)
     header_row: int = 1
+    #: item code -> the 申报材料 sheet's row of each of its materials (by index), and that sheet's headings
+    material_rows: dict[str, list[int]] = field(default_factory=dict)
+    material_headings: dict[str, str] = field(default_factory=dict)
 
     def column_of(self, path: str) -> str | None:
         """The heading of the column a field path came from (or should have come from)."""
@@ -541,7 +544,7 @@ def _attach_materials(parsed: ParsedFile, material_rows: Iterable[tuple[Any, ...
     """Add the rows of the 申报材料 sheet to their items' materials (in sheet order)."""
     header, header_number, material_rows = _header_row(material_rows, MATERIAL_COLUMNS)
     found = _headings(header, MATERIAL_COLUMNS, MATERIALS_SHEET, parsed.file_errors, header_number)
-    headings = {key: header[i] for key, i in found.items()}
+    headings = parsed.material_headings = {key: header[i] for key, i in found.items()}
     by_code = {r.get("code"): r for r in parsed.records if r.get("code")}
     from_sheet: set[str] = set()
     for number, values in enumerate(material_rows, start=header_number + 1):
@@ -584,6 +587,7 @@ def _attach_materials(parsed: ParsedFile, material_rows: Iterable[tuple[Any, ...
         if record.get("publicities") is None:
             record["publicities"] = {"materials": []}
         record["publicities"]["materials"].append(material)
+        parsed.material_rows.setdefault(code, []).append(number)
         from_sheet.add(code)
 
 
@@ -667,7 +671,34 @@ def import_file(name: str, data: bytes, repo, *, dry_run: bool = False,
             if error.row != parsed.header_row or error.sheet != parsed.sheet:
                 error.problems = [p for p in error.problems if not (p.code == "FIELD_REQUIRED" and p.path in missing)]
         report.errors = [e for e in report.errors if e.problems]
+    _move_material_problems(parsed, report)
     return report
+
+
+_MATERIAL_PATH = re.compile(r"^publicities\.materials\[(\d+)\](?:\.(\w+))?")
+
+
+def _move_material_problems(parsed: ParsedFile, report: catalog_uc.ImportReport) -> None:
+    """A problem of a material that came from the 申报材料 sheet (e.g. a one-character name) is
+    reported on that sheet's row and column, where the official has to fix it."""
+    moved = []
+    for error in report.errors:
+        rows = parsed.material_rows.get(error.code or "") if error.sheet == parsed.sheet else None
+        if not rows:
+            continue
+        keep = []
+        for problem in error.problems:
+            match = _MATERIAL_PATH.match(problem.path)
+            if not match or int(match.group(1)) >= len(rows):
+                keep.append(problem)
+                continue
+            key = match.group(2) or "name"
+            heading = parsed.material_headings.get(key) or (_MATERIAL_BY_KEY[key].heading if key in _MATERIAL_BY_KEY
+                                                            else None)
+            moved.append(catalog_uc.RowProblem(rows[int(match.group(1))], error.code, [problem], MATERIALS_SHEET,
+                                               {problem.path: heading} if heading else {}))
+        error.problems = keep
+    report.errors = [e for e in report.errors if e.problems] + moved
 
 
 # --- export -----------------------------------------------------------------------------------

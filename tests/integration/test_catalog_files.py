@@ -143,7 +143,8 @@ def test_a_broken_xlsx_is_reported_per_row_and_column_and_writes_nothing(seeded)
             official_row("HH-OK-007", "")]                                        # row 8
     materials = [["HH-OK-001", "居民身份证", "必要", 1, 1, None],
                  ["HH-NOPE-9", "户口簿", "必要", 1, 1, None],                        # row 3
-                 ["HH-OK-001", "收入证明", "也许", 1, "两", None]]                    # row 4
+                 ["HH-OK-001", "收入证明", "也许", 1, "两", None],                    # row 4
+                 ["HH-OK-004", "证", "必要", 1, 0, None]]                             # row 5: name too short
     data = workbook(rows, materials, headings=headings)
     before = len(table_items("bianmin-catalog"))
     # WHEN dry-run, THEN every problem is listed with sheet, Excel row, column heading and code
@@ -161,6 +162,7 @@ def test_a_broken_xlsx_is_reported_per_row_and_column_and_writes_nothing(seeded)
         ("申报材料", 3, "事项编码", "UNKNOWN_ITEM_CODE"),
         ("申报材料", 4, "是否必要", "YES_NO_FORMAT"),
         ("申报材料", 4, "复印件份数", "COUNT_FORMAT"),
+        ("申报材料", 5, "材料名称", "FIELD_TOO_SHORT"),
     }, found
     errors = report.to_dict()["errors"]
     duplicate = next(e for e in errors if e["row"] == 4 and e.get("sheet") == "事项")
