@@ -1,8 +1,14 @@
 """Administrator command line: ``python -m chalicelib.cli <command>``.
 
 Commands:
-  import-catalog FILE [--dry-run]   import items from JSON (schemas/catalog_item.json) or the
-                                    Guang'an CSV export; prints the report as JSON; exit 1 on errors
+  import-catalog FILE [--dry-run] [--progress|--no-progress]
+                                    import items from XLSX or CSV as officials keep them
+                                    (docs/catalog-import.md), the Guang'an CSV export, or JSON
+                                    (schemas/catalog_item.json); prints the report as JSON; exit 1
+                                    on errors; a progress bar on stderr when it is a terminal
+  catalog-export --format xlsx|csv|gbt39046 OUT
+                                    write the catalog in the import's table shape (XLSX/CSV) or
+                                    as GB/T 39046 service items (JSON, schemas/catalog_gbt39046.json)
   import-townships FILE             import township settings (schemas/township.json)
   item-put FILE [--if-match N]      create an item (JSON, schemas/catalog_item.json) or write its
                                     next version; without --if-match the current version is taken
@@ -48,10 +54,57 @@ from .domain.errors import DomainError
 from .usecases import catalog as catalog_uc
 
 
-def import_file(path: Path, dry_run: bool = False) -> catalog_uc.ImportReport:
-    """Parse and import one catalog file. Raises ValidationFailed for an unreadable file."""
-    records = catalog_uc.records_from_file(path.name, path.read_bytes())
-    return catalog_uc.import_catalog(records, container.catalog(), dry_run=dry_run)
+def import_file(path: Path, dry_run: bool = False, progress=None) -> catalog_uc.ImportReport:
+    """Parse and import one catalog file (:func:`catalog_files.import_file`); ``progress`` is a
+    ``(stage, done, total)`` callback such as :class:`ProgressBars`. Raises ValidationFailed for an
+    unreadable file."""
+    from .usecases import catalog_files
+    return catalog_files.import_file(path.name, path.read_bytes(), container.catalog(), dry_run=dry_run,
+                                     progress=progress)
+
+
+class ProgressBars:
+    """tqdm bars on stderr, one per import stage (检查 = checking rows, 写入 = writing changed
+    rows). ``force``: True always draws, False never, None only when stderr is a terminal (so a
+    log or a pipe gets no bar). tqdm is imported only when a bar is drawn."""
+
+    LABELS = {"check": "检查", "write": "写入"}
+
+    def __init__(self, force: bool | None = None, stream=None):
+        self.force, self.stream, self.bars = force, stream or sys.stderr, {}
+
+    @property
+    def enabled(self) -> bool:
+        if self.force is not None:
+            return self.force
+        return bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        bar = self.bars.get(stage)
+        if bar is None:
+            from tqdm import tqdm  # lazy: a CLI-only dependency (requirements-dev.txt)
+            bar = self.bars[stage] = tqdm(total=total, desc=self.LABELS.get(stage, stage), unit="行",
+                                          file=self.stream, mininterval=0.2, leave=True, dynamic_ncols=True)
+        bar.update(done - bar.n)
+
+    def close(self) -> None:
+        for bar in self.bars.values():
+            bar.close()
+
+
+def export_catalog(fmt: str, out: Path) -> int:
+    """Write every catalog item to ``out`` as ``xlsx``/``csv`` (the import's shape; checked to
+    re-import unchanged) or ``gbt39046`` (JSON, validated against its schema); returns the count."""
+    from .usecases import catalog_files, catalog_gbt
+    records = catalog_files.all_records(container.catalog())
+    if fmt == "gbt39046":
+        document = catalog_gbt.gbt39046_document(records)
+        out.write_text(json.dumps(document, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    else:
+        out.write_bytes(catalog_files.export_table(records, fmt))
+    return len(records)
 
 
 def seed(directory: Path) -> Iterator[str]:
@@ -377,6 +430,11 @@ def main(argv: list[str] | None = None) -> int:
     p_import = sub.add_parser("import-catalog")
     p_import.add_argument("file", type=Path)
     p_import.add_argument("--dry-run", action="store_true")
+    p_import.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                          help="progress bar on stderr (default: only when stderr is a terminal)")
+    p_export = sub.add_parser("catalog-export")
+    p_export.add_argument("--format", choices=("xlsx", "csv", "gbt39046"), required=True)
+    p_export.add_argument("out", type=Path)
     p_towns = sub.add_parser("import-townships")
     p_towns.add_argument("file", type=Path)
     p_item = sub.add_parser("item-put")
@@ -416,11 +474,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     try:
         if args.command == "import-catalog":
-            report = import_file(args.file, dry_run=args.dry_run)
+            bars = ProgressBars(args.progress)
+            try:
+                report = import_file(args.file, dry_run=args.dry_run, progress=bars)
+            finally:
+                bars.close()
             print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
             if not args.dry_run and report.written:
                 print(json.dumps({"publicity": catalog_publish()}, ensure_ascii=False))
             return 1 if report.errors or report.write_error else 0
+        if args.command == "catalog-export":
+            count = export_catalog(args.format, args.out)
+            print(json.dumps({"format": args.format, "items": count, "file": str(args.out)}, ensure_ascii=False))
+            return 0
         if args.command == "import-townships":
             records = json.loads(args.file.read_text(encoding="utf-8"))
             print(json.dumps(catalog_uc.import_townships(records, container.catalog()), ensure_ascii=False))

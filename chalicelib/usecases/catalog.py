@@ -22,14 +22,26 @@ _GUANGAN_COLUMNS = ("department", "main_item", "name", "itemCode", "taskType", "
 
 @dataclass
 class RowProblem:
-    """A problem with one row of an import file (``row`` is 1-based, header excluded)."""
+    """A problem with one row of an import file.
+
+    ``row`` is the row as its author sees it: for a spreadsheet or CSV the Excel row number
+    (header = row 1, first data row = 2), for a JSON list the 1-based position. ``sheet`` names
+    the worksheet (None for CSV/JSON). ``headings`` maps a problem's field path to the column
+    heading the file used for it (empty for JSON), so a report can say which cell to fix.
+    """
 
     row: int
     code: str | None
     problems: list[FieldProblem]
+    sheet: str | None = None
+    headings: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"row": self.row, "code": self.code, "problems": [p.to_dict() for p in self.problems]}
+        out: dict[str, Any] = {"row": self.row, "code": self.code,
+                               "problems": [p.to_dict() | {"column": self.headings.get(p.path)} for p in self.problems]}
+        if self.sheet:
+            out["sheet"] = self.sheet
+        return out
 
 
 @dataclass
@@ -103,7 +115,10 @@ def records_from_file(name: str, data: bytes) -> list[dict[str, Any]]:
     return records
 
 
-def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = False) -> ImportReport:
+def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = False,
+                   rows: list[int] | None = None, parse_problems: dict[int, list[FieldProblem]] | None = None,
+                   column_of: Callable[[str], str | None] | None = None, file_errors: list[RowProblem] | None = None,
+                   sheet: str | None = None, progress: Callable[[str, int, int], None] | None = None) -> ImportReport:
     """Validate every record and, unless ``dry_run`` or any row fails, write the changed ones.
 
     Validation is all-or-nothing: one bad row (schema error, rule of :func:`item_problems`, or
@@ -112,22 +127,42 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
     written and why it stopped (``write_error``), and a rerun finishes the job, because unchanged
     rows (same content hash) are not rewritten. ``publicities_complete`` is computed, not trusted from the file.
     ``repo`` is a catalog repository (``existing_hashes``, ``put_items``).
+
+    For records read from a spreadsheet (:mod:`.catalog_files`): ``rows`` gives each record's
+    row number (default: 1-based position), ``parse_problems`` the problems found while reading
+    the cells of record ``i`` (0-based), ``column_of`` turns a field path into the column heading
+    of the file, ``file_errors`` are problems found elsewhere in the file (missing columns, the
+    materials sheet): any of them blocks writing too. ``progress(stage, done, total)`` is called
+    as rows are checked (``"check"``) and written (``"write"``).
     """
     report = ImportReport(dry_run=dry_run)
+    report.errors.extend(file_errors or [])
+    records = list(records)
     prepared: list[dict[str, Any]] = []
     seen: dict[str, int] = {}
-    for index, raw in enumerate(records, start=1):
+    for index, raw in enumerate(records):
+        row = rows[index] if rows else index + 1
         report.total += 1
-        problems = schemas.problems_of("catalog_item", raw)
-        if not problems:
-            problems = item_problems(raw)
+        problems = list((parse_problems or {}).get(index, []))
+        schema_problems = schemas.problems_of("catalog_item", raw)
+        # a cell that could not be read left its field out: the schema's "missing" says it twice
+        problems += [p for p in schema_problems
+                     if not any(p.path.startswith(q.path) or q.path.startswith(p.path) for q in problems)]
+        # the rules need well-formed limits; other schema problems (a missing column) do not hide them
+        if isinstance(raw, dict) and not any(p.path in ("(body)", "publicities") or p.path.startswith(
+                "publicities.time_limit") for p in schema_problems):
+            problems += item_problems(raw)
         code = raw.get("code") if isinstance(raw, dict) else None
         if isinstance(code, str) and code in seen:
             problems.append(FieldProblem("code", "DUPLICATE_CODE", f"事项编码与第{seen[code]}行重复"))
+        elif isinstance(code, str):
+            seen[code] = row
+        if progress:
+            progress("check", index + 1, len(records))
         if problems:
-            report.errors.append(RowProblem(index, code if isinstance(code, str) else None, problems))
+            headings = {p.path: h for p in problems if column_of and (h := column_of(p.path))}
+            report.errors.append(RowProblem(row, code if isinstance(code, str) else None, problems, sheet, headings))
             continue
-        seen[code] = index
         record = dict(raw)
         record["publicities_complete"] = ServiceItem(record).publicities_complete
         report.incomplete += 0 if record["publicities_complete"] else 1
@@ -135,7 +170,7 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
     if report.errors:
         return report
     existing = repo.existing_hashes(r["code"] for r in prepared)
-    rows = []
+    changed = []
     for record in prepared:
         digest = content_hash(record)
         old = existing.get(record["code"])
@@ -143,17 +178,19 @@ def import_catalog(records: Iterable[dict[str, Any]], repo, *, dry_run: bool = F
             report.unchanged += 1
             continue
         (report.updated if old else report.created).append(record["code"])
-        rows.append((record, digest, (old[1] + 1) if old else 1))
+        changed.append((record, digest, (old[1] + 1) if old else 1))
     if dry_run:
         return report
-    for start in range(0, len(rows), _WRITE_CHUNK):
-        chunk = rows[start:start + _WRITE_CHUNK]
+    for start in range(0, len(changed), _WRITE_CHUNK):
+        chunk = changed[start:start + _WRITE_CHUNK]
         try:
             repo.put_items(chunk)
         except Exception as exc:  # network, throttling: what was written stays, a rerun resumes
             report.write_error = f"{type(exc).__name__}: {exc}"[:500]
             break
         report.written += len(chunk)
+        if progress:
+            progress("write", report.written, len(changed))
     return report
 
 
