@@ -13,26 +13,12 @@ import requests
 
 from chalicelib import container, settings
 from tests.conftest import VILLAGE, valid_submission
-from tests.integration.test_materials import Materials, pdf_bytes, versions
+from tests.integration import test_materials as materials_tests
+from tests.integration.test_materials import pdf_bytes, versions
 
 
-@pytest.fixture
-def mats(client, queues):
-    queues.take_all(settings.MATERIAL_UPLOADS_QUEUE)
-    return Materials(client, queues)
-
-
-@pytest.fixture
-def villager(auth):
-    return auth.villager()
-
-
-@pytest.fixture
-def case_no(client, villager):
-    created = client.http.post("/v1/cases", headers=villager,
-                               body=json.dumps(valid_submission(village_code=VILLAGE), ensure_ascii=False))
-    assert created.status_code == 201, created.body
-    return created.json_body["case_no"]
+# the materials tests' fixtures, shared (bound by assignment: pytest finds them in this module)
+mats, villager, case_no = materials_tests.mats, materials_tests.villager, materials_tests.case_no
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
