@@ -479,9 +479,10 @@ def main(argv: list[str] | None = None) -> int:
                 report = import_file(args.file, dry_run=args.dry_run, progress=bars)
             finally:
                 bars.close()
-            print(json.dumps(report.to_dict(), ensure_ascii=False, indent=1))
+            out = report.to_dict()
             if not args.dry_run and report.written:
-                print(json.dumps({"publicity": catalog_publish()}, ensure_ascii=False))
+                out["publicity"] = catalog_publish()
+            print(json.dumps(out, ensure_ascii=False, indent=1))
             return 1 if report.errors or report.write_error else 0
         if args.command == "catalog-export":
             count = export_catalog(args.format, args.out)

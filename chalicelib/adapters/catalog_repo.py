@@ -298,20 +298,24 @@ class DynamoCatalogRepository:
         return found
 
     def put_items(self, rows: list[tuple[dict[str, Any], str, int]]) -> None:
-        """Write items ``(record, content_hash, version)`` from an import: per row the head, the
-        immutable version row and a change marker (``reason="import"``: the publicity messages
+        """Write items ``(record, content_hash, version)`` from an import: per row a change
+        marker, the immutable version row and the head, in that order (``reason="import"``: the publicity messages
         go out from ``usecases.catalog_changes.publish_pending``) (BatchWriteItem, 25 a call,
         not one transaction: a rerun of the import rewrites what a failure left out). A head
         written here is offered again if it had been retired."""
         now = _now_iso()
-        with CatalogEntryModel.batch_write() as batch:
-            for record, digest, version in rows:
-                batch.save(_item_entry(record, digest, version, now, head=True, change="imported"))
-                batch.save(_item_entry(record, digest, version, now, head=False, change="imported"))
+        # The markers first: a failure after them leaves rows that a rerun rewrites (with their
+        # markers again); a failure after the rows would leave rows a rerun skips as unchanged,
+        # whose notices would never be made. publish_pending holds a marker until its row is in.
         with CatalogChangeModel.batch_write() as batch:
             for record, _digest, version in rows:
                 batch.save(self._marker({"kind": "item", "subject": record["code"], "version": version,
                                          "reason": "import", "created_at": now}))
+        with CatalogEntryModel.batch_write() as batch:  # version rows before heads: a head is the commit
+            for record, digest, version in rows:
+                batch.save(_item_entry(record, digest, version, now, head=False, change="imported"))
+            for record, digest, version in rows:
+                batch.save(_item_entry(record, digest, version, now, head=True, change="imported"))
 
     def put_township(self, record: dict[str, Any]) -> str:
         """Create or update township settings from a file (``import-townships``, seed), as a new

@@ -68,14 +68,22 @@ def publish_pending(*, catalog, publisher, now: Clock = utcnow, older_than_secon
     """Send the messages of every change marker created at least ``older_than_seconds`` ago
     (0: all; the hook an import calls after its writes, ``cli import-catalog`` and ``seed`` do).
     One Query for the markers, then per marker: one Query (item) and ``ceil(n/10)``
-    SendMessageBatch calls. Returns ``{"changes": markers sent, "messages": messages sent,
-    "failed": markers left for later}``."""
+    SendMessageBatch calls (and one BatchGetItem a hundred import markers). Returns
+    ``{"changes": markers sent, "messages": messages sent, "failed": markers left for later,
+    "waiting": import markers whose item row is not written yet}``."""
     moment = now()
     cutoff = utc_iso(moment - dt.timedelta(seconds=older_than_seconds))
-    report = {"changes": 0, "messages": 0, "failed": 0}
-    for change in catalog.pending_changes():
-        if older_than_seconds and change["created_at"] > cutoff:
-            continue  # its own request is probably sending it right now
+    report = {"changes": 0, "messages": 0, "failed": 0, "waiting": 0}
+    changes = [c for c in catalog.pending_changes() if not (older_than_seconds and c["created_at"] > cutoff)]
+    # An import writes its markers before its rows and not in one transaction with them: a
+    # marker whose item row is not (yet) at its version waits (the rerun of the import writes it).
+    imported = [c["subject"] for c in changes if c["kind"] == "item" and c["reason"] == "import"]
+    heads = catalog.existing_hashes(imported) if imported else {}
+    for change in changes:
+        if change["kind"] == "item" and change["reason"] == "import" and \
+                heads.get(change["subject"], ("", 0))[1] < change["version"]:
+            report["waiting"] += 1
+            continue
         sent = publish_change(change, catalog=catalog, publisher=publisher, now=now)
         if sent is None:
             report["failed"] += 1

@@ -277,7 +277,7 @@ def test_a_lost_publish_is_sent_by_the_outbox_sweep(client, auth, queues):
     assert catalog_changes.republish_stalled(catalog=container.catalog(),
                                              publisher=container.publicity_publisher())["changes"] == 0  # too fresh
     report = catalog_changes.publish_pending(catalog=container.catalog(), publisher=container.publicity_publisher())
-    assert report == {"changes": 1, "messages": 2, "failed": 0}
+    assert report == {"changes": 1, "messages": 2, "failed": 0, "waiting": 0}
     assert sorted(m["township_code"] for m in publicity(queues)) == [TOWNSHIP, OTHER]
     assert container.catalog().pending_changes() == []
 

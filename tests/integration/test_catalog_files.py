@@ -2,6 +2,7 @@
 report, all-or-nothing, idempotent reruns; export to XLSX/CSV that re-imports unchanged; the
 GB/T 39046 JSON export; the CLI with its progress bar. moto in-process, the real Guang'an file."""
 import csv
+import functools
 import io
 import json
 
@@ -10,7 +11,7 @@ from jsonschema import Draft202012Validator
 from openpyxl import Workbook, load_workbook
 
 from chalicelib import cli, container
-from chalicelib.usecases import catalog_files
+from chalicelib.usecases import catalog_changes, catalog_files
 from tests.conftest import GUANGAN_CSV, ROOT, SEED, table_items
 
 HEADINGS = ["事项编码", "事项名称", "事项类型", "行使层级", "实施主体/部门", "设定依据", "受理条件", "办理流程",
@@ -263,7 +264,8 @@ def test_unreadable_files_are_refused_with_a_code(name, data, code):
 
 
 def test_aws_failing_midway_is_reported_and_a_rerun_finishes_the_job(aws, monkeypatch):
-    # GIVEN DynamoDB refuses the third chunk of writes (throttled beyond botocore's retries)
+    # GIVEN DynamoDB refuses the heads of the third chunk (throttled beyond botocore's retries):
+    # each chunk of 25 rows is 3 BatchWriteItem calls (markers, version rows, heads)
     import botocore.client
     from botocore.exceptions import ClientError
     original, writes = botocore.client.BaseClient._make_api_call, []
@@ -271,19 +273,24 @@ def test_aws_failing_midway_is_reported_and_a_rerun_finishes_the_job(aws, monkey
     def throttled(self, operation, params):
         if operation == "BatchWriteItem":
             writes.append(1)
-            if len(writes) == 3:
+            if len(writes) == 9:
                 raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}},
                                   operation)
         return original(self, operation, params)
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", throttled)
     data = GUANGAN_CSV.read_bytes()
+    publish = functools.partial(catalog_changes.publish_pending, catalog=container.catalog(),
+                                publisher=container.publicity_publisher())
     # WHEN the Guang'an file is imported, THEN the report says how far it got and why it stopped
     first = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
     assert first.written == 50 and "ProvisionedThroughputExceeded" in first.write_error
     assert catalog_count() == 50
-    # AND running the same file again writes the rest only, then nothing
+    # AND the notices of the 25 rows not written wait for them instead of going out early
+    assert publish() == {"changes": 50, "messages": 0, "failed": 0, "waiting": 25}
+    # AND running the same file again writes the rest only, then nothing, and every row's change goes out
     second = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
     assert (second.unchanged, len(second.created), second.written, second.write_error) == (50, 1085, 1085, None)
+    assert publish() == {"changes": 1085, "messages": 0, "failed": 0, "waiting": 0}
     third = catalog_files.import_file(GUANGAN_CSV.name, data, container.catalog())
     assert (third.unchanged, third.written) == (1135, 0)
     assert catalog_count() == 1135

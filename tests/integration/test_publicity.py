@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pypdf
+import pytest
 
 from chalicelib import container, settings
 from chalicelib.usecases import catalog as catalog_uc
@@ -16,6 +17,13 @@ from tests.conftest import ROOT, SEED
 
 ARTIFACTS = ROOT / "build" / "test-artifacts"
 TOWNSHIP, OTHER = "431224100", "431224101"
+
+
+@pytest.fixture(autouse=True)
+def empty_publicity_queue(queues):
+    """The seed's own change messages (one per item and offering township) are taken off the
+    queue, so that each test counts only what it sends."""
+    queues.take_all(settings.PUBLICITY_QUEUE)
 
 
 def message(item_code="HH-MZ-001", version=1, township=TOWNSHIP, reason="test"):
