@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Container, Iterable
 
 from .catalog import CATEGORY_LABELS, ServiceItem
 
@@ -87,14 +87,15 @@ def _term_score(entry: SearchEntry, term: str) -> tuple[int, int]:
 
 
 def search(entries: Iterable[SearchEntry], query: str | None, *, category: str | None = None,
-           level: str | None = None) -> list[tuple[SearchEntry, int]]:
-    """``[(entry, score)]`` of the entries of ``category`` and ``level`` (when given) that match
-    every term of ``query``, best first (see the module's ranking). No terms: every entry of
-    the filters, by code, score 0."""
+           level: str | None = None, codes: Container[str] | None = None) -> list[tuple[SearchEntry, int]]:
+    """``[(entry, score)]`` of the entries of ``category`` and ``level`` (when given), among
+    ``codes`` (when given: the items a township offers), that match every term of ``query``,
+    best first (see the module's ranking). No terms: every entry of the filters, by code, score 0."""
     terms = terms_of(query)
     ranked = []
     for entry in entries:
-        if (category and entry.category != category) or (level and entry.level != level):
+        if (category and entry.category != category) or (level and entry.level != level) or \
+                (codes is not None and entry.code not in codes):
             continue
         total, position = 0, 1 << 10
         for term in terms:

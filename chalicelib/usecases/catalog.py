@@ -214,17 +214,21 @@ def list_services(repo, *, category: str | None, level: str | None, limit: int,
     Without ``q`` and ``township``: items by code, one DynamoDB Query a page (the filter's
     index). With either: the search (``domain.search``) over ``index()`` (the per-container
     search index), ranked, each item with its ``score``; ``total`` counts every match. A
-    ``township`` must exist (NotFound ``UNKNOWN_TOWNSHIP``); every township offers every item
-    today (the catalog records no per-township offer yet)."""
+    ``township`` must exist (NotFound ``UNKNOWN_TOWNSHIP``) and limits the search to the items
+    its settings offer (every item for settings without an ``offers`` list)."""
     if not q and not township:
         items, next_cursor = repo.list_items(category=category, level=level, limit=limit, cursor=cursor)
         return {"items": [i.summary() for i in items], "next_cursor": next_cursor}
     from ..domain.search import search
-    if township and repo.get_township(township) is None:
-        raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+    offered = None
+    if township:
+        settings_ = repo.get_township(township)
+        if settings_ is None:
+            raise NotFound("未找到该乡镇", [FieldProblem("township", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+        offered = settings_["township"].offers
     scope = json.dumps(["search", q or "", category or "", level or "", township or ""], ensure_ascii=False)
     offset = _search_offset(cursor, scope)
-    found = search(index(), q, category=category, level=level)
+    found = search(index(), q, category=category, level=level, codes=offered)
     page = found[offset:offset + limit]
     more = offset + limit < len(found)
     return {"items": [{**entry.summary, "score": score} for entry, score in page], "total": len(found),

@@ -75,6 +75,21 @@ def test_township_filter_and_pages(client):
     assert client.http.get("/v1/services?q=" + "x" * 51).status_code == 400
 
 
+def test_a_township_filter_lists_only_what_that_township_offers(client):
+    # GIVEN a third township that offers two items only
+    from tests.conftest import SEED
+    import json as _json
+    third = {**_json.loads((SEED / "townships.json").read_text())[1], "code": "431224102", "name": "第三乡（样例）",
+             "offers": {"HH-MZ-001": {}, "HH-SB-002": {}}}
+    catalog_uc.import_townships([third], container.catalog())
+    # WHEN a villager of that township searches, THEN only what it offers comes back
+    assert codes(search(client, township="431224102")) == ["HH-MZ-001", "HH-SB-002"]
+    assert codes(search(client, "低保", township="431224102")) == ["HH-MZ-001"]
+    assert search(client, "残疾", township="431224102")["items"] == []
+    # AND the other townships still list every item they offer
+    assert search(client, township="431224100", limit=100)["total"] == 44
+
+
 def test_with_the_guangan_catalog_imported(client, capsys):
     records = catalog_uc.records_from_file("guangan_items.csv", GUANGAN_CSV.read_bytes())
     report = catalog_uc.import_catalog(records, container.catalog())
