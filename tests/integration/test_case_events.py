@@ -99,11 +99,19 @@ class RacingCatalog:
     def __init__(self, race):
         self.inner, self.race = container.catalog(), race
 
-    def get_offer(self, item_code, township_code):
+    def _run_race(self):
         if self.race:
             race, self.race = self.race, None
             race()
+
+    def get_offer(self, item_code, township_code):
+        self._run_race()
         return self.inner.get_offer(item_code, township_code)
+
+    def get_offer_at(self, item_code, version, township_code):
+        """The item as the case was filed under it (what the use cases read since issue 7)."""
+        self._run_race()
+        return self.inner.get_offer_at(item_code, version, township_code)
 
 
 # --- (a) no commit, no event -------------------------------------------------------------------

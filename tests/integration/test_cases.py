@@ -161,8 +161,9 @@ def test_a_case_that_cannot_be_classified_is_flagged_once_not_retried_forever(cl
     # GIVEN a case whose item disappeared from the catalog before the consumer ran
     import boto3
     case = post(client, valid_submission()).json_body
-    boto3.client("dynamodb", region_name="us-east-1").delete_item(
-        TableName=settings.CATALOG_TABLE, Key={"code": {"S": "HH-MZ-001"}})
+    for key in ("HH-MZ-001", "ITEM#HH-MZ-001#v0001"):   # the head and the version the case was filed under
+        boto3.client("dynamodb", region_name="us-east-1").delete_item(
+            TableName=settings.CATALOG_TABLE, Key={"code": {"S": key}})
     # WHEN the consumer runs THEN the case carries the reason and a history entry for staff
     assert queues.deliver(settings.CASE_INTAKE_QUEUE, "on_case_intake") == [{"batchItemFailures": []}]
     seen = get(case["case_no"]).json_body
