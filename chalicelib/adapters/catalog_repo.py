@@ -266,6 +266,21 @@ class DynamoCatalogRepository:
         """Delete a change marker once its messages are sent (a missing marker is fine)."""
         CatalogChangeModel(key).delete()
 
+    def clear_changes(self, keys: Iterable[str]) -> None:
+        """Delete change markers once their messages are sent (BatchWriteItem, 25 a call)."""
+        with CatalogChangeModel.batch_write() as batch:
+            for key in keys:
+                batch.delete(CatalogChangeModel(key))
+
+    def offers_by_item(self) -> dict[str, list[str]]:
+        """``{item code: [township codes]}`` of every township's settings (one Query of
+        ``by_listing`` listing="township", every page): the offers of many item changes at once."""
+        offers: dict[str, list[str]] = {}
+        for entry in CatalogEntryModel.by_listing.query(_TOWNSHIP_LISTING):
+            for code in (entry.doc or {}).get("offers") or {}:
+                offers.setdefault(code, []).append(entry.code.removeprefix(TOWNSHIP_PREFIX))
+        return offers
+
     def list_items(self, *, category: str | None, level: str | None, limit: int,
                    cursor: str | None) -> tuple[list[ServiceItem], str | None]:
         """One page of items ordered by code; ``cursor`` is the opaque value of a previous page.

@@ -121,6 +121,20 @@ def _version_text(item_version: int, township_version: int) -> str:
     return f"v{int(item_version)}-s{int(township_version)}"
 
 
+SAMPLE_NOTE = "注：本乡镇的经办人员、电话等为样例数据，非真实信息。"
+
+
+def contact_lines(township: Township) -> list[str]:
+    """The notice's contact lines, unescaped: 办理地点 and 咨询电话 when the settings have them,
+    and 办公时间 (Asia/Shanghai, HH:MM—HH:MM, statutory holidays excepted)."""
+    lines = [f"{label}：{township.record[key]}" for key, label in (("address", "办理地点"),
+                                                                   ("consultation_phone", "咨询电话"))
+             if township.record.get(key)]
+    opens, closes = township.office_hours
+    lines.append(f"办公时间：{opens.strftime('%H:%M')}—{closes.strftime('%H:%M')}（法定节假日除外）")
+    return lines
+
+
 def notice_content(item: ServiceItem, township: Township, *, item_version: int, township_version: int,
                    url: str, issued_on: str) -> DocumentContent:
     """The A4 notice as a :class:`DocumentContent`: title 办事八公开, the township as subtitle,
@@ -131,15 +145,10 @@ def notice_content(item: ServiceItem, township: Township, *, item_version: int, 
     rows = [("事项名称", clean(item.name, limit=400)), ("实施部门", clean(item.record.get("department")) or "—")]
     for _key, label, lines in notice_sections(item, township):
         rows.append((label, clean(numbered(lines), limit=MAX_PDF_VALUE_CHARS, one_line=False)))
-    contact = []
-    for key, label in (("address", "办理地点"), ("consultation_phone", "咨询电话")):
-        if township.record.get(key):
-            contact.append(f"{label}：{clean(township.record[key], limit=120)}")
-    hours = township.office_hours
-    contact.append(f"办公时间：{hours[0].strftime('%H:%M')}—{hours[1].strftime('%H:%M')}（法定节假日除外）")
+    contact = [clean(line, limit=140) for line in contact_lines(township)]
     closing = []
     if township.record.get("sample"):
-        closing.append("注：本乡镇的经办人员、电话等为样例数据，非真实信息。")
+        closing.append(SAMPLE_NOTE)
     return DocumentContent(
         kind="publicity_notice", title="办事八公开", subtitle=clean(township.name, limit=40),
         number_label="事项编码", document_id=clean(f"{item.code}（版本{_version_text(item_version, township_version)}）",
@@ -182,14 +191,8 @@ def notice_html(item: ServiceItem, township: Township, *, item_version: int, tow
         else:
             body = f"<p>{e(lines[0])}</p>"
         sections.append(f'<section id="{e(key)}"><h2>{e(label)}</h2>{body}</section>')
-    contact = []
-    for field, label in (("address", "办理地点"), ("consultation_phone", "咨询电话")):
-        if township.record.get(field):
-            contact.append(f"<p>{e(label)}：{e(str(township.record[field]))}</p>")
-    hours = township.office_hours
-    contact.append(f"<p>办公时间：{hours[0].strftime('%H:%M')}—{hours[1].strftime('%H:%M')}（法定节假日除外）</p>")
-    note = ('<section class="note"><p>注：本乡镇的经办人员、电话等为样例数据，非真实信息。</p></section>'
-            if township.record.get("sample") else "")
+    contact = [f"<p>{e(line)}</p>" for line in contact_lines(township)]
+    note = f'<section class="note"><p>{e(SAMPLE_NOTE)}</p></section>' if township.record.get("sample") else ""
     department = item.record.get("department")
     return (
         '<!DOCTYPE html><html lang="zh-CN"><head><meta charset="utf-8">'

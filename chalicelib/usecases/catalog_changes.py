@@ -37,12 +37,15 @@ def marker(kind: str, subject: str, version: int, reason: str, at: dt.datetime,
             "messages": messages, "created_at": utc_iso(at)}
 
 
-def messages_of(change: dict[str, Any], catalog, at: dt.datetime) -> list[dict[str, Any]]:
-    """The publicity requests of one change marker (see the module docstring). One Query of the
-    offer rows for an item change; nothing read for a township change."""
+def messages_of(change: dict[str, Any], catalog, at: dt.datetime,
+                offers: dict[str, list[str]] | None = None) -> list[dict[str, Any]]:
+    """The publicity requests of one change marker (see the module docstring). An item change
+    reads its offer rows (one Query) unless ``offers`` (``{item code: [township codes]}``, from
+    ``catalog.offers_by_item()``) is given; a township change reads nothing."""
     if change["kind"] == "item":
+        townships = offers.get(change["subject"], []) if offers is not None else catalog.offered_by(change["subject"])
         return [publicity_request(change["subject"], change["version"], township, change["reason"], at)
-                for township in sorted(catalog.offered_by(change["subject"]))]
+                for township in sorted(townships)]
     return [publicity_request(code, version, change["subject"], reason, at)
             for code, version, reason in change.get("messages") or []]
 
@@ -64,32 +67,58 @@ def publish_change(change: dict[str, Any], *, catalog, publisher, now: Clock = u
     return len(messages)
 
 
+_PUBLISH_GROUP = 100
+
+
 def publish_pending(*, catalog, publisher, now: Clock = utcnow, older_than_seconds: int = 0) -> dict[str, int]:
     """Send the messages of every change marker created at least ``older_than_seconds`` ago
     (0: all; the hook an import calls after its writes, ``cli import-catalog`` and ``seed`` do).
-    One Query for the markers, then per marker: one Query (item) and ``ceil(n/10)``
-    SendMessageBatch calls (and one BatchGetItem a hundred import markers). Returns
-    ``{"changes": markers sent, "messages": messages sent, "failed": markers left for later,
-    "waiting": import markers whose item row is not written yet}``."""
+
+    In groups of 100 markers: the group's messages, one per (item, version, township) even when
+    an item's and a township's change both name it, ten a SendMessageBatch, then the group's
+    markers cleared (BatchWriteItem). A group whose sending fails keeps its markers for the
+    next sweep (at least once; the consumer makes a notice once). Reads: one Query for the
+    markers, one BatchGetItem a hundred import markers, and the townships' offers once (one
+    Query of the township settings) when item changes are pending.
+
+    An import writes its markers before its rows and not in one transaction with them: a
+    marker whose item row is not (yet) at its version waits (the rerun of the import writes
+    it). Returns ``{"changes": markers sent, "messages": messages sent, "failed": markers left
+    for later, "waiting": import markers whose item row is not written yet}``."""
     moment = now()
     cutoff = utc_iso(moment - dt.timedelta(seconds=older_than_seconds))
     report = {"changes": 0, "messages": 0, "failed": 0, "waiting": 0}
     changes = [c for c in catalog.pending_changes() if not (older_than_seconds and c["created_at"] > cutoff)]
-    # An import writes its markers before its rows and not in one transaction with them: a
-    # marker whose item row is not (yet) at its version waits (the rerun of the import writes it).
     imported = [c["subject"] for c in changes if c["kind"] == "item" and c["reason"] == "import"]
     heads = catalog.existing_hashes(imported) if imported else {}
+    ready = []
     for change in changes:
         if change["kind"] == "item" and change["reason"] == "import" and \
                 heads.get(change["subject"], ("", 0))[1] < change["version"]:
             report["waiting"] += 1
-            continue
-        sent = publish_change(change, catalog=catalog, publisher=publisher, now=now)
-        if sent is None:
-            report["failed"] += 1
         else:
-            report["changes"] += 1
-            report["messages"] += sent
+            ready.append(change)
+    offers = catalog.offers_by_item() if any(c["kind"] == "item" for c in ready) else {}
+    for start in range(0, len(ready), _PUBLISH_GROUP):
+        group = ready[start:start + _PUBLISH_GROUP]
+        messages, seen = [], set()
+        for change in group:
+            for message in messages_of(change, catalog, moment, offers):
+                key = (message["item_code"], message["item_version"], message["township_code"])
+                if key not in seen:
+                    seen.add(key)
+                    messages.append(message)
+        try:
+            if messages:
+                publisher.publish_many(messages)
+            catalog.clear_changes([c["key"] for c in group])
+        except Exception:
+            logger.exception("catalog change messages not sent yet; the outbox sweep will",
+                             extra={"changes": len(group)})
+            report["failed"] += len(group)
+            continue
+        report["changes"] += len(group)
+        report["messages"] += len(messages)
     return report
 
 

@@ -170,9 +170,22 @@ def test_a_case_keeps_the_terms_of_the_version_it_was_filed_under(client, auth, 
     assert newer.json_body["item_version"] == 2 and newer.json_body["item_name"] == "新名称事项"
 
 
+def test_the_seed_sends_one_message_per_item_and_offering_township(aws):
+    # GIVEN an empty stack WHEN the seed is imported (townships first, then items: both changes
+    # name every offered item), THEN each notice is asked for once: 44 items x 2 townships
+    from chalicelib import cli
+    from tests.conftest import SEED, Queues
+    lines = list(cli.seed(SEED))
+    assert lines[-1] == "publicity: 46 changes, 88 messages"
+    sent = Queues().bodies(settings.PUBLICITY_QUEUE)
+    assert len({(m["item_code"], m["township_code"]) for m in sent}) == len(sent) == 88
+    # AND a second seed changes nothing and sends nothing
+    assert list(cli.seed(SEED))[-1] == "publicity: 0 changes, 0 messages"
+
+
 def test_an_item_change_sends_one_message_per_offering_township(client, auth, queues):
     admin = auth.admin()
-    assert len(publicity(queues)) == 88  # the seed's import: 44 items offered by 2 townships
+    publicity(queues)  # what the seed left, if anything
     assert send(client, "POST", "/v1/admin/services", admin, item()).status_code == 201
     assert publicity(queues) == []  # offered nowhere yet
     offer(client, admin, TOWNSHIP, ["HH-TEST-001"])
