@@ -191,3 +191,34 @@ def test_regenerate_queues_one_request_per_item_and_township(client, queues):
     assert {(b["item_code"], b["item_version"], b["reason"]) for b in bodies} == {("HH-MZ-001", 1, "regenerate")}
     count = publicity.regenerate(container.catalog(), container.publicity_publisher(), township=OTHER)
     assert count == len(json.loads((SEED / "catalog_items.json").read_text()))
+
+
+def test_admin_changes_regenerate_exactly_the_affected_notices_end_to_end(client, queues, auth):
+    # GIVEN a third township that offers two items, and the messages of its settings processed
+    from tests.integration.test_catalog_admin import offer, seed_township, send
+    admin = auth.admin()
+    third = "431224102"
+    settings_ = {**seed_township(TOWNSHIP), "code": third, "name": "第三乡（样例）",
+                 "offers": {"HH-MZ-001": {}, "HH-SB-002": {}}}
+    assert send(client, "PUT", f"/v1/admin/townships/{third}/settings", admin, settings_).status_code == 200
+    run(queues)
+    before = set(object_versions())
+    assert {k.split("/")[1] for k, _ in before} == {third}
+    # WHEN an administrator bumps HH-MZ-002 (offered by the two seed townships only)
+    current = client.http.get("/v1/services/HH-MZ-002").json_body
+    bumped = send(client, "PUT", "/v1/admin/services/HH-MZ-002", admin,
+                  {**current["record"], "name": "最低生活保障变更（第二版）"}, if_match=current["version"])
+    assert bumped.status_code == 200 and bumped.json_body["messages"] == 2
+    responses = run(queues)
+    # THEN exactly its notices in those two townships are made, under its new version
+    assert all(not r.get("batchItemFailures") for r in responses)
+    made = sorted(k for k, _ in set(object_versions()) - before)
+    assert made == [f"publicity/{t}/HH-MZ-002/v2-s1.{s}" for t in (TOWNSHIP, OTHER) for s in ("html", "pdf", "png")]
+    # WHEN the third township's supervision phone changes
+    before = set(object_versions())
+    offer(client, admin, third, [], supervision_phone="0745-1234567")
+    run(queues)
+    # THEN its two notices are made again, and no other township's
+    made = sorted(k for k, _ in set(object_versions()) - before)
+    assert made == [f"publicity/{third}/{i}/v1-s2.{s}" for i in ("HH-MZ-001", "HH-SB-002") for s in ("html", "pdf", "png")]
+    assert "0745-1234567" in client.http.get(f"/v1/public/notices/{third}/HH-SB-002").body.decode()
