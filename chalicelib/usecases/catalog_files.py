@@ -607,7 +607,7 @@ def _decode(data: bytes) -> str:
 
 def _csv_rows(text: str) -> list[list[str]]:
     try:
-        return list(csv.reader(io.StringIO(text, newline="")))
+        return [[_csv_value(v) for v in r] for r in csv.reader(io.StringIO(text, newline=""))]
     except csv.Error as exc:
         raise ValidationFailed("CSV 文件格式有误", [FieldProblem("file", "FILE_NOT_CSV", str(exc)[:200])]) from exc
 
@@ -735,7 +735,8 @@ def _not_round_trip(bad: list[str]) -> ValidationFailed:
 
 def export_table(records: list[dict[str, Any]], fmt: str) -> bytes:
     """The catalog as ``xlsx`` (items sheet + 申报材料 sheet) or ``csv`` (UTF-8 with BOM so
-    Excel opens it, materials in their cell), in the shape :func:`read_catalog_file` reads.
+    Excel opens it, materials in their cell), in the shape :func:`read_catalog_file` reads;
+    text that a spreadsheet would run as a formula stays text (:func:`csv_cell`, text cells).
     The result is read back before it is returned; a record that would not re-import to the
     same content hash raises ValidationFailed(EXPORT_NOT_ROUND_TRIP) naming its code."""
     headings = [c.heading for c in COLUMNS]
@@ -745,7 +746,7 @@ def export_table(records: list[dict[str, Any]], fmt: str) -> bytes:
         writer.writerow(headings)
         for record in records:
             cells = row_of(record, materials_in_cell=True)
-            writer.writerow([cells.get(c.key, "") for c in COLUMNS])
+            writer.writerow([csv_cell(cells.get(c.key, "")) for c in COLUMNS])
         data = ("\ufeff" + out.getvalue()).encode("utf-8")
     elif fmt == "xlsx":
         data = _xlsx(records, headings)
@@ -757,19 +758,46 @@ def export_table(records: list[dict[str, Any]], fmt: str) -> bytes:
     return data
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: str) -> str:
+    """A CSV cell a spreadsheet will not run: text starting with = + - @ tab or CR gets a
+    leading apostrophe (OWASP "CSV injection"), which :func:`_csv_value` removes on import."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def _csv_value(value: str) -> str:
+    """The text of a CSV cell :func:`csv_cell` protected (others as they are)."""
+    return value[1:] if value.startswith("'") and value[1:].startswith(_FORMULA_START) else value
+
+
 def _xlsx(records: list[dict[str, Any]], headings: list[str]) -> bytes:
     from openpyxl import Workbook  # lazy: the API never loads it
+    from openpyxl.cell import WriteOnlyCell
     book = Workbook(write_only=True)
     items = book.create_sheet(ITEMS_SHEET)
-    items.append(headings)
     materials = book.create_sheet(MATERIALS_SHEET)
-    materials.append([c.heading for c in MATERIAL_COLUMNS])
+
+    def row(sheet, values):
+        """Text cells are stored as text: openpyxl would store "=..." as a formula, which Excel
+        runs and which reads back empty."""
+        cells = []
+        for value in values:
+            cell = WriteOnlyCell(sheet, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"
+            cells.append(cell)
+        sheet.append(cells)
+
+    row(items, headings)
+    row(materials, [c.heading for c in MATERIAL_COLUMNS])
     for record in records:
         cells = row_of(record, materials_in_cell=False)
-        items.append([cells.get(c.key, "") or None for c in COLUMNS])
+        row(items, [cells.get(c.key, "") or None for c in COLUMNS])
         for m in (record.get("publicities") or {}).get("materials", []):
-            materials.append([record["code"], m["name"], "必要" if m["required"] else "非必要", m.get("originals"),
-                              m.get("copies"), m.get("issuing_body"), m.get("note")])
+            row(materials, [record["code"], m["name"], "必要" if m["required"] else "非必要", m.get("originals"),
+                            m.get("copies"), m.get("issuing_body"), m.get("note")])
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()

@@ -1,6 +1,7 @@
 """Catalog files as officials keep them (issue 7 items 2 and 5): XLSX/CSV import with a per-row
 report, all-or-nothing, idempotent reruns; export to XLSX/CSV that re-imports unchanged; the
 GB/T 39046 JSON export; the CLI with its progress bar. moto in-process, the real Guang'an file."""
+import copy
 import csv
 import functools
 import io
@@ -11,6 +12,7 @@ from jsonschema import Draft202012Validator
 from openpyxl import Workbook, load_workbook
 
 from chalicelib import cli, container
+from chalicelib.domain.catalog import content_hash
 from chalicelib.usecases import catalog_changes, catalog_files
 from tests.conftest import GUANGAN_CSV, ROOT, SEED, table_items
 
@@ -129,6 +131,30 @@ def test_the_seed_catalog_round_trips_through_xlsx_and_csv_with_equal_hashes(see
     material_rows = list(book["申报材料"].iter_rows(values_only=True))
     assert material_rows[0][:3] == ("事项编码", "材料名称", "是否必要")
     assert len(material_rows) - 1 == sum(len(r["publicities"]["materials"]) for r in records)
+
+
+def test_text_that_looks_like_a_formula_is_exported_as_text_and_reimports_unchanged(seeded):
+    # GIVEN an item whose name and materials start like spreadsheet formulas
+    records = catalog_files.all_records(container.catalog())[:2]
+    tricky = copy.deepcopy(records[0])
+    tricky["name"] = '=HYPERLINK("http://evil.example","点我")'
+    tricky["publicities"]["materials"][0]["name"] = "+cmd|' /C calc'!A0"
+    tricky["publicities"]["materials"][1]["note"] = "@SUM(1+1)"
+    records[0] = tricky
+    # WHEN exported, THEN a spreadsheet shows the text instead of running it
+    data = catalog_files.export_table(records, "csv")  # raises when a record does not re-import the same
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"))))
+    assert '\'=HYPERLINK("http://evil.example","点我")' in rows[1]
+    assert not any(cell.startswith(("=", "+", "@")) for row in rows for cell in row)
+    book = load_workbook(io.BytesIO(catalog_files.export_table(records, "xlsx")))
+    cells = [c for sheet in book for row in sheet.iter_rows() for c in row if c.value is not None]
+    assert all(c.data_type != "f" for c in cells)
+    assert tricky["name"] in [c.value for c in cells]
+    # AND both files re-import to exactly the same content
+    container.catalog().put_items([(tricky, content_hash(tricky), 2)])
+    for fmt in ("csv", "xlsx"):
+        report = catalog_files.import_file(f"x.{fmt}", catalog_files.export_table(records, fmt), container.catalog())
+        assert (report.errors, report.unchanged, report.written) == ([], 2, 0), fmt
 
 
 def test_a_broken_xlsx_is_reported_per_row_and_column_and_writes_nothing(seeded):
