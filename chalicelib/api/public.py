@@ -40,12 +40,14 @@ NOTICE_HEADERS = {"Content-Type": "text/html; charset=utf-8", "X-Content-Type-Op
 @endpoint(bp, "/v1/public/notices/{township_code}/{item_code}", access=PUBLIC, cors=True)
 def notice_page(township_code, item_code, caller):
     """The township's eight-publicity notice of the item as an HTML page (the QR code's target)."""
-    page = publicity.notice_page(container.notices(), container.objects(), township_code, item_code)
+    page = publicity.notice_page(container.notices(), container.objects(), township_code, item_code,
+                                  container.catalog())
     return Response(body=page.decode("utf-8"), status_code=200, headers=NOTICE_HEADERS)
 
 
 @endpoint(bp, "/v1/public/notices/{township_code}/{item_code}/{file}", access=PUBLIC, cors=True)
 def notice_file(township_code, item_code, file, caller):
     """``notice.pdf`` or ``qr.png`` of the current notice: 302 to a short-lived presigned GET."""
-    url = publicity.notice_file_url(container.notices(), container.objects(), township_code, item_code, file)
+    url = publicity.notice_file_url(container.notices(), container.objects(), township_code, item_code, file,
+                                     container.catalog())
     return Response(body="", status_code=302, headers={"Location": url, "Cache-Control": "no-store"})

@@ -182,7 +182,8 @@ def notice_html(item: ServiceItem, township: Township, *, item_version: int, tow
                 url: str, qr_png_base64: str, issued_on: str) -> str:
     """The notice as one self-contained HTML page: viewport meta for phones (readable at
     360 px), inline CSS, no script, no external asset (the QR code is a ``data:`` URI of
-    ``qr_png_base64``). Every catalog value is escaped with :func:`html.escape`."""
+    ``qr_png_base64``), a link to the printable PDF (``<url>/notice.pdf``). Every catalog value
+    is escaped with :func:`html.escape`."""
     e = html.escape
     sections = []
     for key, label, lines in notice_sections(item, township):
@@ -204,7 +205,7 @@ def notice_html(item: ServiceItem, township: Township, *, item_version: int, tow
         + "".join(sections)
         + f'<section id="contact"><h2>办理地点与时间</h2>{"".join(contact)}</section>{note}'
         f'<footer><img alt="本页二维码" src="data:image/png;base64,{e(qr_png_base64)}">'
-        f"<p>{e(QR_NOTE)}</p><p class=\"url\">{e(url)}</p><p>{e(township.name)} · 更新于{e(zh_date(issued_on))}</p>"
+        f"<p>{e(QR_NOTE)}</p><p><a href=\"{e(url)}/notice.pdf\">下载打印版（PDF）</a></p><p class=\"url\">{e(url)}</p><p>{e(township.name)} · 更新于{e(zh_date(issued_on))}</p>"
         "</footer></main></body></html>")
 
 

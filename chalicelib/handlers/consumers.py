@@ -168,7 +168,8 @@ def _publicity_record(record, catalog) -> None:
         logger.error("dropping publicity request", extra={"message_id": record.message_id, "error": str(exc)})
         return
     logger.info("publicity notice", extra={"item_code": message["item_code"], "item_version": message["item_version"],
-                                           "township_code": message["township_code"], "outcome": outcome})
+                                           "township_code": message["township_code"], "outcome": outcome,
+                                           "reason": message.get("reason")})
 
 
 def publicity_requests(event: dict[str, Any], context: Any = None) -> dict[str, Any]:

@@ -95,29 +95,48 @@ def generate_notice(message: Mapping[str, Any], *, catalog, notices, objects,
     return "generated" if notices.put_if_newer(record) else "already"
 
 
-def current_notice(notices, township_code: str, item_code: str) -> dict[str, Any]:
-    """The current notice record of ``item_code`` in ``township_code``; NotFound when none was
-    generated yet (``NOTICE_NOT_READY``)."""
-    record = notices.get(township_code, item_code)
-    if record is None:
-        raise NotFound("该事项的办事公开告知单尚未生成",
-                       [FieldProblem("item_code", "NOTICE_NOT_READY", "告知单尚未生成，请稍后再试")])
-    return record
+def current_notice(notices, township_code: str, item_code: str, catalog=None) -> dict[str, Any]:
+    """The current notice record of ``item_code`` in ``township_code`` (one GetItem). When there
+    is none, NotFound says why, reading the catalog (one BatchGetItem) when ``catalog`` is given:
+    ``UNKNOWN_TOWNSHIP``, ``UNKNOWN_ITEM``, ``ITEM_NOT_OFFERED`` (the township's settings do not
+    offer it, or it is retired), else ``NOTICE_NOT_READY`` (the consumer has not made it yet)."""
+    plausible = _plausible(township_code, item_code)
+    record = notices.get(township_code, item_code) if plausible else None
+    if record is not None:
+        return record
+    if catalog is not None:
+        found, township = catalog.get_offer(item_code, township_code) if plausible else (None, None)
+        if township is None:
+            raise NotFound("未找到该乡镇", [FieldProblem("township_code", "UNKNOWN_TOWNSHIP", "乡镇编码不存在")])
+        if found is None:
+            raise NotFound("未找到该服务事项", [FieldProblem("item_code", "UNKNOWN_ITEM", "事项编码不存在")])
+        if found[0].retired or not township.offers_item(item_code):
+            raise NotFound("本乡镇不办理该事项",
+                           [FieldProblem("item_code", "ITEM_NOT_OFFERED", "本乡镇未公开办理该事项")])
+    raise NotFound("该事项的办事公开告知单尚未生成",
+                   [FieldProblem("item_code", "NOTICE_NOT_READY", "告知单尚未生成，请稍后再试")])
 
 
-def notice_page(notices, objects, township_code: str, item_code: str) -> bytes:
-    """The current notice's HTML bytes (GetItem + GetObject; a page is a few KB)."""
-    record = current_notice(notices, township_code, item_code)
+def _plausible(township_code: str, item_code: str) -> bool:
+    """Codes short enough to be keys (township codes are 9 digits, item codes under 100 chars)."""
+    return 0 < len(township_code) <= 12 and 0 < len(item_code) <= 100
+
+
+def notice_page(notices, objects, township_code: str, item_code: str, catalog=None) -> bytes:
+    """The current notice's HTML bytes (GetItem + GetObject; a page is a few KB). NotFound as
+    :func:`current_notice`."""
+    record = current_notice(notices, township_code, item_code, catalog)
     return objects.get_bytes(record["keys"]["html"], record["s3_versions"].get("html") or None)
 
 
-def notice_file_url(notices, objects, township_code: str, item_code: str, file: str) -> str:
+def notice_file_url(notices, objects, township_code: str, item_code: str, file: str, catalog=None) -> str:
     """A short-lived presigned GET (``settings.DOCUMENT_URL_SECONDS``) of the current notice's
-    ``file`` (``notice.pdf`` or ``qr.png``); NotFound for another name or no notice."""
+    ``file`` (``notice.pdf`` or ``qr.png``); NotFound for another name or no notice
+    (:func:`current_notice`)."""
     suffix = rules.PUBLIC_FILES.get(file)
     if suffix is None:
         raise NotFound("未找到该文件", [FieldProblem("file", "UNKNOWN_FILE", "可选 notice.pdf 或 qr.png")])
-    record = current_notice(notices, township_code, item_code)
+    record = current_notice(notices, township_code, item_code, catalog)
     return objects.presigned_get(record["keys"][suffix], record["s3_versions"].get(suffix) or None,
                                  expires_seconds=settings.DOCUMENT_URL_SECONDS, content_type=rules.FILES[suffix])
 

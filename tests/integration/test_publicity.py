@@ -222,3 +222,20 @@ def test_admin_changes_regenerate_exactly_the_affected_notices_end_to_end(client
     made = sorted(k for k, _ in set(object_versions()) - before)
     assert made == [f"publicity/{third}/{i}/v1-s2.{s}" for i in ("HH-MZ-001", "HH-SB-002") for s in ("html", "pdf", "png")]
     assert "0745-1234567" in client.http.get(f"/v1/public/notices/{third}/HH-SB-002").body.decode()
+
+
+def test_a_missing_notice_says_why(client, queues):
+    # an unknown township, an unknown item, an item the township does not offer, not made yet
+    from tests.integration.test_catalog_admin import seed_township
+    third = {**seed_township(TOWNSHIP), "code": "431224102", "name": "第三乡（样例）", "offers": {"HH-MZ-001": {}}}
+    catalog_uc.import_townships([third], container.catalog())
+    for path, code in ((f"431224999/HH-MZ-001", "UNKNOWN_TOWNSHIP"), (f"{TOWNSHIP}/HH-NO-999", "UNKNOWN_ITEM"),
+                       ("431224102/HH-SB-002", "ITEM_NOT_OFFERED"), (f"{TOWNSHIP}/HH-MZ-001", "NOTICE_NOT_READY"),
+                       (f"{TOWNSHIP}/HH-MZ-001/notice.pdf", "NOTICE_NOT_READY"),
+                       ("431224999/HH-MZ-001/qr.png", "UNKNOWN_TOWNSHIP"), (f"{TOWNSHIP}/{'X' * 500}", "UNKNOWN_TOWNSHIP")):
+        response = client.http.get(f"/v1/public/notices/{path}")
+        assert response.status_code == 404 and response.json_body["details"][0]["code"] == code, (path, response.body)
+    # AND once made, the page links its printable PDF
+    run(queues, message())
+    page = client.http.get(f"/v1/public/notices/{TOWNSHIP}/HH-MZ-001").body.decode()
+    assert f'href="{settings.PUBLIC_BASE_URL}/v1/public/notices/{TOWNSHIP}/HH-MZ-001/notice.pdf"' in page
