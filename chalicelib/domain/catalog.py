@@ -56,8 +56,9 @@ def item_problems(record: dict[str, Any]) -> list[FieldProblem]:
     """Rules a schema cannot express, for one catalog record already valid against
     ``schemas/catalog_item.json``: limits are whole numbers; the promised limit (承诺时限) may not
     exceed the legal one (服务承诺制: the promise is the shorter one; a legal limit of 0, 即办,
-    admits only 0; across units a working day counts as 7/5 calendar days); the record must fit
-    :data:`MAX_RECORD_BYTES`."""
+    admits only 0; across units a working day counts as 7/5 calendar days); no text holds a
+    control character other than tab, line feed and carriage return (``CONTROL_CHARACTER``:
+    they would reach the public notices); the record must fit :data:`MAX_RECORD_BYTES`."""
     problems = []
     limits = (record.get("publicities") or {}).get("time_limit") or {}
     legal, promised = limits.get("legal"), limits.get("promised")
@@ -67,10 +68,27 @@ def item_problems(record: dict[str, Any]) -> list[FieldProblem]:
     if legal and promised and not problems and _in_calendar_days(promised) > _in_calendar_days(legal):
         problems.append(FieldProblem("publicities.time_limit.promised.value", "PROMISED_EXCEEDS_LEGAL",
                                      "承诺时限不得超过法定时限"))
+    problems += [FieldProblem(path, "CONTROL_CHARACTER", "含有不可见的控制字符，请删除后重试")
+                 for path in _paths_with_control_characters(record, "")]
     size = len(json.dumps(record, ensure_ascii=False).encode("utf-8"))
     if size > MAX_RECORD_BYTES:
         problems.append(FieldProblem("(row)", "ROW_TOO_LARGE", f"该事项内容过长（{size // 1024} KB，上限 100 KB）"))
     return problems
+
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _paths_with_control_characters(value: Any, path: str) -> list[str]:
+    """Field paths (``publicities.conditions[1]``) of the strings in ``value`` holding a control
+    character (C0 other than tab, LF, CR; DEL), in document order."""
+    if isinstance(value, str):
+        return [path or "(row)"] if _CONTROL.search(value) else []
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in _paths_with_control_characters(v, f"{path}.{k}" if path else k)]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _paths_with_control_characters(v, f"{path}[{i}]")]
+    return []
 
 
 def _in_calendar_days(limit: dict[str, Any]) -> float:
